@@ -1,0 +1,1 @@
+export const HV_PLACEHOLDER = 0;
