@@ -1,1 +1,3 @@
-export {};
+export { type VmbusDecoded, VmbusDecodeError, VmbusDecodeErrorCode } from './errors.js';
+export * from './packet.js';
+export * from './ring.js';
