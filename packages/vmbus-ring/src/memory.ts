@@ -1,0 +1,188 @@
+import { RingMemoryError, RingMemoryErrorCode } from './errors.js';
+import { CTL_WORDS, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE } from './layout.js';
+
+/**
+ * Where one ring lives: a partition's SharedArrayBuffer and the byte offsets of its 4 KiB pages,
+ * control page first, then the data pages in ring order. The guest sees its rings contiguously;
+ * the host gets them through a GPADL whose pages may be anywhere in the buffer.
+ */
+export interface RingMemory {
+  readonly buffer: SharedArrayBuffer;
+  /** Byte offsets into `buffer`: [control page, data page 0, data page 1, ...]. */
+  readonly pages: readonly number[];
+}
+
+/** Largest data area accepted: keeps every index a u32 and every address a small integer. */
+export const MAX_RING_DATA_SIZE = 0x4000_0000;
+
+/** A page list for `dataPages` contiguous data pages right after a control page at `byteOffset`. */
+export function contiguousRingMemory(
+  buffer: SharedArrayBuffer,
+  byteOffset: number,
+  dataPages: number,
+): RingMemory {
+  const pages: number[] = [];
+  for (let i = 0; i <= dataPages; i++) pages.push(byteOffset + i * PAGE_SIZE);
+  return { buffer, pages };
+}
+
+/**
+ * The validated, precomputed mapping from data offsets to buffer addresses that both ring ends
+ * share. Data words at 8-byte aligned offsets never straddle a page, so only byte runs need the
+ * piecewise path.
+ */
+export class RingMap {
+  readonly u8: Uint8Array;
+  readonly dv: DataView;
+  readonly control: Int32Array;
+  /** D: bytes in the data area. */
+  readonly dataSize: number;
+  /** Address of data offset 0 when the data pages are contiguous, else -1. */
+  readonly base: number;
+  /** Address of each data page. */
+  readonly pageAddr: Float64Array;
+
+  private constructor(buffer: SharedArrayBuffer, pages: readonly number[], contiguous: boolean) {
+    this.u8 = new Uint8Array(buffer);
+    this.dv = new DataView(buffer);
+    this.control = new Int32Array(buffer, pages[0]!, CTL_WORDS);
+    this.dataSize = (pages.length - 1) * PAGE_SIZE;
+    this.pageAddr = new Float64Array(pages.length - 1);
+    for (let i = 1; i < pages.length; i++) this.pageAddr[i - 1] = pages[i]!;
+    this.base = contiguous ? pages[1]! : -1;
+  }
+
+  /** Validates `memory` as hostile input: every page in range and aligned, no page twice. */
+  static from(memory: RingMemory): RingMap | RingMemoryError {
+    const { buffer, pages } = memory;
+    if (!(buffer instanceof SharedArrayBuffer)) {
+      return new RingMemoryError(RingMemoryErrorCode.NotShared, 'ring memory must be a SharedArrayBuffer');
+    }
+    if (!Array.isArray(pages) || pages.length < 2) {
+      return new RingMemoryError(
+        RingMemoryErrorCode.TooFewPages,
+        'a ring needs a control page and at least one data page',
+      );
+    }
+    if ((pages.length - 1) * PAGE_SIZE > MAX_RING_DATA_SIZE) {
+      return new RingMemoryError(
+        RingMemoryErrorCode.TooLarge,
+        `ring data area exceeds ${MAX_RING_DATA_SIZE} bytes`,
+      );
+    }
+    const seen = new Set<number>();
+    let contiguous = true;
+    for (let i = 0; i < pages.length; i++) {
+      const page = pages[i];
+      if (typeof page !== 'number' || !Number.isSafeInteger(page) || page < 0) {
+        return new RingMemoryError(
+          RingMemoryErrorCode.PageOutOfRange,
+          `page ${i} (${String(page)}) is not a buffer offset`,
+        );
+      }
+      if (page % PAGE_SIZE !== 0) {
+        return new RingMemoryError(
+          RingMemoryErrorCode.PageUnaligned,
+          `page ${i} at ${page} is not 4 KiB aligned`,
+        );
+      }
+      const p = page as number;
+      if (p + PAGE_SIZE > buffer.byteLength) {
+        return new RingMemoryError(
+          RingMemoryErrorCode.PageOutOfRange,
+          `page ${i} at ${p} lies outside the ${buffer.byteLength}-byte buffer`,
+        );
+      }
+      if (seen.has(p)) {
+        return new RingMemoryError(RingMemoryErrorCode.PageDuplicate, `page ${i} at ${p} appears twice`);
+      }
+      seen.add(p);
+      if (i >= 2 && p !== (pages[1] as number) + (i - 1) * PAGE_SIZE) contiguous = false;
+    }
+    return new RingMap(buffer, pages, contiguous);
+  }
+
+  /** Buffer address of data offset `d` (0 <= d < D). */
+  addr(d: number): number {
+    return this.base >= 0 ? this.base + d : this.pageAddr[d >>> PAGE_SHIFT]! + (d & PAGE_MASK);
+  }
+
+  /** Copies `len` bytes of `src` from `srcOff` into the ring at data offset `d`, wrapping at D. */
+  write(d: number, src: Uint8Array, srcOff: number, len: number): void {
+    const size = this.dataSize;
+    if (this.base >= 0) {
+      const first = size - d;
+      if (len <= first) {
+        this.u8.set(
+          srcOff === 0 && len === src.length ? src : src.subarray(srcOff, srcOff + len),
+          this.base + d,
+        );
+      } else {
+        this.u8.set(src.subarray(srcOff, srcOff + first), this.base + d);
+        this.u8.set(src.subarray(srcOff + first, srcOff + len), this.base);
+      }
+      return;
+    }
+    while (len > 0) {
+      const inPage = PAGE_SIZE - (d & PAGE_MASK);
+      const n = Math.min(len, inPage);
+      this.u8.set(src.subarray(srcOff, srcOff + n), this.pageAddr[d >>> PAGE_SHIFT]! + (d & PAGE_MASK));
+      srcOff += n;
+      len -= n;
+      d += n;
+      if (d >= size) d -= size;
+    }
+  }
+
+  /** Copies `len` bytes from the ring at data offset `d` into `dst` at `dstOff`, wrapping at D. */
+  read(d: number, dst: Uint8Array, dstOff: number, len: number): void {
+    const size = this.dataSize;
+    const u8 = this.u8;
+    while (len > 0) {
+      // One run: to the end of the data area when contiguous, else to the end of the page.
+      let a: number;
+      let run: number;
+      if (this.base >= 0) {
+        a = this.base + d;
+        run = size - d;
+      } else {
+        a = this.pageAddr[d >>> PAGE_SHIFT]! + (d & PAGE_MASK);
+        run = PAGE_SIZE - (d & PAGE_MASK);
+      }
+      const n = Math.min(len, run);
+      if (n <= 64) {
+        // Small runs: a loop beats creating a subarray view.
+        for (let i = 0; i < n; i++) dst[dstOff + i] = u8[a + i]!;
+      } else {
+        dst.set(u8.subarray(a, a + n), dstOff);
+      }
+      dstOff += n;
+      len -= n;
+      d += n;
+      if (d >= size) d -= size;
+    }
+  }
+
+  /** Zeroes `len` (< 8) padding bytes at data offset `d`. */
+  zero(d: number, len: number): void {
+    const size = this.dataSize;
+    for (let i = 0; i < len; i++) {
+      this.u8[this.addr(d)] = 0;
+      d += 1;
+      if (d >= size) d = 0;
+    }
+  }
+
+  /** Stores a u64 as two u32 halves at 8-byte aligned data offset `d`. */
+  setWord(d: number, lo: number, hi: number): void {
+    const a = this.addr(d);
+    this.dv.setUint32(a, lo, true);
+    this.dv.setUint32(a + 4, hi, true);
+  }
+}
+
+/** Data offset `d + n` modulo `size` (n <= size). */
+export function advance(d: number, n: number, size: number): number {
+  const r = d + n;
+  return r >= size ? r - size : r;
+}
