@@ -1,0 +1,37 @@
+export {
+  CLIENT_VERSIONS,
+  type ClientCoreOptions,
+  FIRST_GPADL_HANDLE,
+  VmbusClientCore,
+} from './client-core.js';
+export { VmbusError, VmbusErrorCode } from './errors.js';
+export {
+  encodeRanges,
+  GPADL_BODY_VALUES,
+  GPADL_HEADER_VALUES,
+  type Gpadl,
+  type GpadlRange,
+  rangePageCount,
+} from './gpadl.js';
+export {
+  type ChannelState,
+  type CloseReason,
+  type ConnectInfo,
+  type OfferSpec,
+  type OpenRequest,
+  SERVER_VERSIONS,
+  type ServerCoreOptions,
+  type ServerCoreStats,
+  VmbusServerCore,
+} from './server-core.js';
+export {
+  type ChannelMessage,
+  ChannelStatus,
+  decodeMessage,
+  encodeMessage,
+  guidBytes,
+  guidString,
+  MessageType,
+  type OfferChannelMessage,
+  VmbusVersion,
+} from './wire.js';
