@@ -1,0 +1,55 @@
+export { type Caller, TokenStore } from './auth.js';
+export {
+  AutomaticStartAction,
+  AutomaticStopAction,
+  type CpuSettings,
+  createVmConfig,
+  DEFAULTS,
+  type DeviceConfig,
+  type IntegrationServices,
+  LIMITS,
+  RecoveryAction,
+  type VmChanges,
+  type VmConfig,
+  type VmSpec,
+} from './config.js';
+export { ErrorCode, isErrorCode, VmmsError } from './errors.js';
+export { EventLevel, EventLog, type EventQuery, type VmEvent } from './event-log.js';
+export { defineGuest, type GuestContext, type GuestProgram } from './guest.js';
+export { BUILTIN_IMAGES, type BuiltinImage } from './guests/index.js';
+export { type Connection, connectInProcess } from './in-process.js';
+export { type JobError, type JobInfo, JobManager, JobState } from './jobs.js';
+export { LifecycleEvent, legalIn, VmLifecycle, VmState } from './lifecycle.js';
+export {
+  type Api,
+  type ClientMessage,
+  COMMANDS,
+  encodeFrame,
+  FrameDecoder,
+  type HostInfo,
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  type Request,
+  type RequestKind,
+  type RequestOf,
+  type ResultOf,
+  Role,
+  type ServerMessage,
+  type TokenInfo,
+} from './protocol.js';
+export {
+  ExitReason,
+  HeartbeatStatus,
+  type RunningVm,
+  type VmExit,
+  type VmRuntime,
+  type VmRuntimeStats,
+  type VmStartOptions,
+} from './runtime.js';
+export { SAVED_STATE_FORMAT_VERSION } from './saved-state.js';
+export { ApiServer, socketPathFor } from './server.js';
+export { HostService, type HostServiceOptions, resolveDataDir } from './service.js';
+export type { ApiHost } from './session.js';
+export { CONFIG_FORMAT_VERSION, ConfigStore, type StoreProblem } from './store.js';
+export { ThreadRuntime, type ThreadRuntimeOptions } from './thread-runtime.js';
+export { type StopOptions, type VmDetail, Vmms, type VmmsOptions, type VmSummary } from './vmms.js';

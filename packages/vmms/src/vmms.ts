@@ -1,0 +1,617 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from './atomic-file.js';
+import {
+  AutomaticStartAction,
+  AutomaticStopAction,
+  applyVmChanges,
+  createVmConfig,
+  OFFLINE_ONLY_FIELDS,
+  RecoveryAction,
+  type VmConfig,
+} from './config.js';
+import { ErrorCode, VmmsError } from './errors.js';
+import { EventLevel, EventLog, HOST_LOG_ID } from './event-log.js';
+import { isGuid } from './guid.js';
+import { type JobHandle, type JobInfo, JobManager } from './jobs.js';
+import { LifecycleEvent, VmLifecycle, VmState } from './lifecycle.js';
+import type { HeartbeatStatus, RunningVm, VmExit, VmRuntime } from './runtime.js';
+import { readSavedState, removeSavedState, writeSavedState } from './saved-state.js';
+import { ConfigStore, type StoreProblem } from './store.js';
+
+export interface VmmsOptions {
+  dataDir: string;
+  runtime: VmRuntime;
+  /** Processor capacity shared by all VMs, in percent of one host processor. */
+  cpuCapacityPercent?: number;
+  /** Graceful stop timeout when a caller gives none. */
+  defaultStopTimeoutMs?: number;
+  /** Events kept per VM. */
+  eventsPerVm?: number;
+  /** Automatic restarts allowed per VM within `restartWindowMs` before it stays Critical. */
+  maxRestarts?: number;
+  restartWindowMs?: number;
+}
+
+/** One VM as `vm list` shows it (the columns of Get-VM). */
+export interface VmSummary {
+  id: string;
+  name: string;
+  state: VmState;
+  cpuPercent: number;
+  memoryMB: number;
+  memoryDemandMB: number;
+  uptimeMs: number;
+  heartbeat: HeartbeatStatus | '';
+  status: string;
+}
+
+export interface VmDetail extends VmSummary {
+  config: VmConfig;
+  hasSavedState: boolean;
+  cpuBudgetPercent: number;
+}
+
+export interface StopOptions {
+  turnOff?: boolean;
+  timeoutMs?: number;
+}
+
+interface VmRecord {
+  config: VmConfig;
+  lifecycle: VmLifecycle;
+  running: RunningVm | undefined;
+  status: string;
+  cpuBudget: number;
+  restarts: number[];
+}
+
+const NORMAL = 'Operating normally';
+
+/**
+ * The Virtual Machine Management Service: owns every VM's configuration, lifecycle and saved state,
+ * and applies policy (timeouts, recovery, automatic actions). It runs VMs only through a VmRuntime.
+ */
+export class Vmms {
+  readonly dataDir: string;
+  readonly jobs = new JobManager();
+  readonly events: EventLog;
+  readonly #store: ConfigStore;
+  readonly #runtime: VmRuntime;
+  readonly #vms = new Map<string, VmRecord>();
+  readonly #problems: StoreProblem[];
+  readonly #savedDir: string;
+  readonly #wasRunningFile: string;
+  readonly #wasRunning: Set<string>;
+  readonly #options: Required<Omit<VmmsOptions, 'dataDir' | 'runtime'>>;
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #stopping = false;
+
+  constructor(options: VmmsOptions) {
+    this.dataDir = options.dataDir;
+    this.#runtime = options.runtime;
+    this.#options = {
+      cpuCapacityPercent: options.cpuCapacityPercent ?? 100,
+      defaultStopTimeoutMs: options.defaultStopTimeoutMs ?? 30_000,
+      eventsPerVm: options.eventsPerVm ?? 1000,
+      maxRestarts: options.maxRestarts ?? 3,
+      restartWindowMs: options.restartWindowMs ?? 60_000,
+    };
+    mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+    this.#store = new ConfigStore(this.dataDir);
+    this.events = new EventLog(this.dataDir, this.#options.eventsPerVm);
+    this.#savedDir = join(this.dataDir, 'saved');
+    mkdirSync(this.#savedDir, { recursive: true });
+    this.#wasRunningFile = join(this.dataDir, 'running.json');
+    this.#wasRunning = new Set(readIdList(this.#wasRunningFile));
+    const { configs, problems } = this.#store.loadAll();
+    this.#problems = problems;
+    for (const problem of problems) {
+      this.events.append(HOST_LOG_ID, '', EventLevel.Error, 'config-unreadable', problem.message);
+    }
+    for (const config of configs) {
+      const initial = existsSync(this.#savedFile(config.id)) ? VmState.Saved : VmState.Off;
+      this.#vms.set(config.id, this.#record(config, initial));
+    }
+  }
+
+  /** Configuration files that could not be read; they are left on disk untouched. */
+  get problems(): StoreProblem[] {
+    return [...this.#problems];
+  }
+
+  /** Applies each VM's automatic start action. Call once when the service starts. */
+  startService(): void {
+    this.events.append(
+      HOST_LOG_ID,
+      '',
+      EventLevel.Info,
+      'service-started',
+      `service started with ${this.#vms.size} VMs`,
+    );
+    for (const record of this.#vms.values()) {
+      const { automaticStartAction: action, automaticStartDelaySec: delay } = record.config;
+      const wanted =
+        action === AutomaticStartAction.Start ||
+        (action === AutomaticStartAction.StartIfRunning && this.#wasRunning.has(record.config.id));
+      if (!wanted) continue;
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        if (this.#stopping || !this.#vms.has(record.config.id)) return;
+        if (!record.lifecycle.can(LifecycleEvent.Start)) return;
+        this.#log(record, EventLevel.Info, 'automatic-start', `automatic start action (${action})`);
+        this.start(record.config.id);
+      }, delay * 1000);
+      this.#timers.add(timer);
+    }
+  }
+
+  /**
+   * Applies each running VM's automatic stop action and waits until every VM is off or saved.
+   * A VM whose guest does not shut down in time is turned off: the service never hangs on a guest.
+   */
+  async stopService(): Promise<void> {
+    this.#stopping = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    const pending: Promise<unknown>[] = [];
+    for (const record of this.#vms.values()) {
+      pending.push(this.#applyStopAction(record));
+    }
+    await Promise.allSettled(pending);
+    this.events.append(HOST_LOG_ID, '', EventLevel.Info, 'service-stopped', 'service stopped');
+  }
+
+  list(): VmSummary[] {
+    return [...this.#vms.values()]
+      .map((record) => this.#summary(record))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  get(ref: string): VmDetail {
+    const record = this.#find(ref);
+    return {
+      ...this.#summary(record),
+      config: structuredClone(record.config),
+      hasSavedState: existsSync(this.#savedFile(record.config.id)),
+      cpuBudgetPercent: record.cpuBudget,
+    };
+  }
+
+  create(spec: unknown): VmDetail {
+    const config = createVmConfig(spec);
+    this.#checkImage(config.image);
+    this.#checkNameFree(config.name, undefined);
+    this.#store.save(config);
+    const record = this.#record(config, VmState.Off);
+    this.#vms.set(config.id, record);
+    this.#log(record, EventLevel.Info, 'created', `created (image ${config.image}, ${config.memoryMB} MB)`);
+    return this.get(config.id);
+  }
+
+  set(ref: string, changes: unknown): VmDetail {
+    const record = this.#find(ref);
+    const next = applyVmChanges(record.config, changes);
+    const changed = Object.keys(changes as object);
+    const state = record.lifecycle.state;
+    if (state !== VmState.Off) {
+      for (const field of OFFLINE_ONLY_FIELDS) {
+        if (JSON.stringify(next[field]) !== JSON.stringify(record.config[field])) {
+          throw new VmmsError(
+            ErrorCode.InvalidState,
+            `${field} can only change while the VM is Off (it is ${state})`,
+          );
+        }
+      }
+    }
+    if (next.image !== record.config.image) this.#checkImage(next.image);
+    if (next.name !== record.config.name) this.#checkNameFree(next.name, record.config.id);
+    this.#store.save(next);
+    record.config = next;
+    this.#rebalanceCpu();
+    this.#log(record, EventLevel.Info, 'changed', `settings changed: ${changed.join(', ')}`);
+    return this.get(next.id);
+  }
+
+  remove(ref: string): void {
+    const record = this.#find(ref);
+    const state = record.lifecycle.state;
+    if (state !== VmState.Off && state !== VmState.Saved && state !== VmState.Critical) {
+      throw new VmmsError(ErrorCode.InvalidState, `cannot remove while the VM is ${state}; stop it first`);
+    }
+    this.#store.remove(record.config.id);
+    removeSavedState(this.#savedFile(record.config.id));
+    this.#vms.delete(record.config.id);
+    this.#setWasRunning(record.config.id, false);
+    this.#log(record, EventLevel.Info, 'removed', 'removed');
+  }
+
+  /** Starts an Off or Critical VM, or resumes a Saved one from its saved state. */
+  start(ref: string): JobInfo {
+    const record = this.#find(ref);
+    record.lifecycle.apply(LifecycleEvent.Start);
+    return this.jobs.run('start', record.config.id, (job) => this.#startWork(record, job));
+  }
+
+  stop(ref: string, options: StopOptions = {}): JobInfo {
+    const record = this.#find(ref);
+    if (options.turnOff === true) {
+      record.lifecycle.apply(LifecycleEvent.TurnOff);
+      return this.jobs.run('turnOff', record.config.id, (job) => this.#turnOffWork(record, job));
+    }
+    this.#requireShutdownIc(record);
+    record.lifecycle.apply(LifecycleEvent.Stop);
+    const timeoutMs = options.timeoutMs ?? this.#options.defaultStopTimeoutMs;
+    return this.jobs.run('stop', record.config.id, (job) => this.#stopWork(record, job, timeoutMs));
+  }
+
+  /** A graceful shutdown followed by a start. */
+  restart(ref: string, options: StopOptions = {}): JobInfo {
+    const record = this.#find(ref);
+    this.#requireShutdownIc(record);
+    record.lifecycle.apply(LifecycleEvent.Stop);
+    const timeoutMs = options.timeoutMs ?? this.#options.defaultStopTimeoutMs;
+    return this.jobs.run('restart', record.config.id, async (job) => {
+      await this.#stopWork(record, job, timeoutMs, 50);
+      record.lifecycle.apply(LifecycleEvent.Start);
+      return this.#startWork(record, job, 50);
+    });
+  }
+
+  save(ref: string): JobInfo {
+    const record = this.#find(ref);
+    record.lifecycle.apply(LifecycleEvent.Save);
+    return this.jobs.run('save', record.config.id, (job) => this.#saveWork(record, job));
+  }
+
+  pause(ref: string): JobInfo {
+    const record = this.#find(ref);
+    record.lifecycle.apply(LifecycleEvent.Pause);
+    return this.jobs.run('pause', record.config.id, async () => {
+      try {
+        await this.#running(record).pause();
+      } catch (error) {
+        this.#abort(record);
+        throw error;
+      }
+      this.#apply(record, LifecycleEvent.Paused);
+      this.#log(record, EventLevel.Info, 'paused', 'paused');
+      return this.#summary(record);
+    });
+  }
+
+  resume(ref: string): JobInfo {
+    const record = this.#find(ref);
+    record.lifecycle.apply(LifecycleEvent.Resume);
+    return this.jobs.run('resume', record.config.id, async () => {
+      try {
+        await this.#running(record).resume();
+      } catch (error) {
+        this.#abort(record);
+        throw error;
+      }
+      this.#apply(record, LifecycleEvent.Resumed);
+      this.#log(record, EventLevel.Info, 'resumed', 'resumed');
+      return this.#summary(record);
+    });
+  }
+
+  /** Drops a Saved VM's saved state, leaving it Off. */
+  discardSavedState(ref: string): VmDetail {
+    const record = this.#find(ref);
+    record.lifecycle.apply(LifecycleEvent.DiscardSaved);
+    removeSavedState(this.#savedFile(record.config.id));
+    this.#log(record, EventLevel.Info, 'saved-state-discarded', 'saved state discarded');
+    return this.get(record.config.id);
+  }
+
+  // --- work behind the jobs ---
+
+  async #startWork(record: VmRecord, job: JobHandle, base = 0): Promise<VmSummary> {
+    const id = record.config.id;
+    const scale = (p: number) => base + (p * (100 - base)) / 100;
+    let restore: unknown;
+    let running: RunningVm | undefined;
+    const savedFile = this.#savedFile(id);
+    try {
+      if (existsSync(savedFile)) {
+        job.progress(scale(10), 'reading saved state');
+        restore = readSavedState(savedFile).state;
+      }
+      job.progress(scale(30), restore === undefined ? 'booting' : 'restoring');
+      const options = {
+        onExit: (exit: VmExit) => this.#onExit(record, running, exit),
+        onGuestLog: (message: string) => this.#log(record, EventLevel.Info, 'guest', message),
+        ...(restore === undefined ? {} : { restore }),
+      };
+      // The exit callback closes over `running`, so exits of an older worker are ignored.
+      running = await this.#runtime.start(record.config, options);
+      record.running = running;
+    } catch (error) {
+      this.#abort(record);
+      this.#log(record, EventLevel.Error, 'start-failed', `start failed: ${(error as Error).message}`);
+      throw error;
+    }
+    removeSavedState(savedFile);
+    record.status = NORMAL;
+    this.#apply(record, LifecycleEvent.Started);
+    this.#setWasRunning(id, true);
+    this.#rebalanceCpu();
+    this.#log(
+      record,
+      EventLevel.Info,
+      'started',
+      restore === undefined ? 'started' : 'restored from saved state',
+    );
+    return this.#summary(record);
+  }
+
+  async #stopWork(record: VmRecord, job: JobHandle, timeoutMs: number, share = 100): Promise<VmSummary> {
+    job.progress(share * 0.1, 'asking the guest to shut down');
+    const running = this.#running(record);
+    const done = await running.shutdown(timeoutMs);
+    if (record.lifecycle.state !== VmState.Stopping) {
+      throw new VmmsError(ErrorCode.InvalidState, `the VM became ${record.lifecycle.state} while stopping`);
+    }
+    if (!done) {
+      this.#abort(record);
+      const message = `the guest did not shut down within ${timeoutMs} ms; it is still running (turn it off to force)`;
+      this.#log(record, EventLevel.Warning, 'stop-failed', message);
+      throw new VmmsError(ErrorCode.Timeout, message);
+    }
+    this.#poweredOff(record, 'shut down');
+    job.progress(share, 'shut down');
+    return this.#summary(record);
+  }
+
+  async #turnOffWork(record: VmRecord, job: JobHandle): Promise<VmSummary> {
+    job.progress(10, 'turning off');
+    const running = record.running;
+    record.running = undefined;
+    await running?.turnOff();
+    if (record.lifecycle.state === VmState.Stopping) this.#poweredOff(record, 'turned off');
+    return this.#summary(record);
+  }
+
+  async #saveWork(record: VmRecord, job: JobHandle): Promise<VmSummary> {
+    job.progress(10, 'capturing state');
+    const running = this.#running(record);
+    let state: unknown;
+    try {
+      state = await running.save();
+    } catch (error) {
+      this.#abort(record);
+      this.#log(record, EventLevel.Warning, 'save-failed', `save failed: ${(error as Error).message}`);
+      throw error;
+    }
+    record.running = undefined;
+    job.progress(60, 'writing saved state');
+    try {
+      writeSavedState(
+        this.#savedFile(record.config.id),
+        { vmId: record.config.id, image: record.config.image, savedAt: Date.now() },
+        state,
+      );
+    } catch (error) {
+      // The VM is already powered off: without its saved state it can only boot afresh.
+      this.#apply(record, LifecycleEvent.Failed);
+      record.status = `saved state could not be written: ${(error as Error).message}`;
+      this.#log(record, EventLevel.Error, 'save-failed', record.status);
+      throw error;
+    }
+    this.#apply(record, LifecycleEvent.SaveCompleted);
+    if (!this.#stopping) this.#setWasRunning(record.config.id, false);
+    this.#rebalanceCpu();
+    this.#log(record, EventLevel.Info, 'saved', 'saved');
+    return this.#summary(record);
+  }
+
+  #onExit(record: VmRecord, running: RunningVm | undefined, exit: VmExit): void {
+    if (running === undefined || record.running !== running) return;
+    record.running = undefined;
+    const what = exit.reason === 'guestCrashed' ? 'guest crashed' : 'worker died';
+    record.status = `${what}: ${exit.message}`;
+    this.#log(record, EventLevel.Error, exit.reason, record.status);
+    if (record.lifecycle.can(LifecycleEvent.Failed)) this.#apply(record, LifecycleEvent.Failed);
+    this.#rebalanceCpu();
+    if (record.config.recoveryAction !== RecoveryAction.Restart || this.#stopping) {
+      this.#setWasRunning(record.config.id, false);
+      return;
+    }
+    const now = Date.now();
+    record.restarts = record.restarts.filter((at) => now - at < this.#options.restartWindowMs);
+    if (record.restarts.length >= this.#options.maxRestarts) {
+      record.status = `${record.status} (restart limit of ${this.#options.maxRestarts} reached)`;
+      this.#log(record, EventLevel.Error, 'recovery-gave-up', 'too many failures; the VM stays Critical');
+      this.#setWasRunning(record.config.id, false);
+      return;
+    }
+    record.restarts.push(now);
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      if (this.#stopping || !this.#vms.has(record.config.id) || !record.lifecycle.can(LifecycleEvent.Start))
+        return;
+      this.#log(record, EventLevel.Info, 'recovery-restart', 'recovery action: restarting');
+      this.start(record.config.id);
+    }, 500);
+    this.#timers.add(timer);
+  }
+
+  async #applyStopAction(record: VmRecord): Promise<void> {
+    const state = record.lifecycle.state;
+    if (state === VmState.Off || state === VmState.Saved || state === VmState.Critical) return;
+    // Let a transition in flight finish first.
+    await this.#settle(record);
+    const now = record.lifecycle.state;
+    if (now !== VmState.Running && now !== VmState.Paused) return;
+    const action = record.config.automaticStopAction;
+    this.#log(record, EventLevel.Info, 'automatic-stop', `automatic stop action (${action})`);
+    try {
+      if (action === AutomaticStopAction.Save) {
+        await this.jobs.wait(this.save(record.config.id).id);
+      } else if (
+        action === AutomaticStopAction.ShutDown &&
+        now === VmState.Running &&
+        record.config.integrationServices.shutdown
+      ) {
+        const job = await this.jobs.wait(
+          this.stop(record.config.id, { timeoutMs: Math.min(this.#options.defaultStopTimeoutMs, 10_000) }).id,
+        );
+        if (job.state === 'Completed') return;
+      }
+    } catch {
+      // fall through to turning it off
+    }
+    if (record.lifecycle.state === VmState.Running || record.lifecycle.state === VmState.Paused) {
+      await this.jobs.wait(this.stop(record.config.id, { turnOff: true }).id);
+    }
+  }
+
+  async #settle(record: VmRecord): Promise<void> {
+    const transitional = new Set<VmState>([
+      VmState.Starting,
+      VmState.Pausing,
+      VmState.Resuming,
+      VmState.Saving,
+      VmState.Stopping,
+    ]);
+    for (let i = 0; i < 600 && transitional.has(record.lifecycle.state); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  // --- helpers ---
+
+  #record(config: VmConfig, initial: VmState): VmRecord {
+    const record: VmRecord = {
+      config,
+      lifecycle: new VmLifecycle(initial, {
+        onTransition: (from, to) => {
+          if (from !== to) this.#log(record, EventLevel.Info, 'state', `${from} -> ${to}`);
+        },
+      }),
+      running: undefined,
+      status: NORMAL,
+      cpuBudget: 0,
+      restarts: [],
+    };
+    return record;
+  }
+
+  #summary(record: VmRecord): VmSummary {
+    const stats = record.running?.stats();
+    return {
+      id: record.config.id,
+      name: record.config.name,
+      state: record.lifecycle.state,
+      cpuPercent: stats?.cpuPercent ?? 0,
+      memoryMB: stats === undefined ? 0 : record.config.memoryMB,
+      memoryDemandMB: stats?.memoryDemandMB ?? 0,
+      uptimeMs: stats?.uptimeMs ?? 0,
+      heartbeat: stats?.heartbeat ?? '',
+      status: record.status,
+    };
+  }
+
+  #find(ref: string): VmRecord {
+    if (typeof ref !== 'string' || ref.length === 0) {
+      throw new VmmsError(ErrorCode.InvalidArgument, 'a VM name or id is required');
+    }
+    if (isGuid(ref)) {
+      const record = this.#vms.get(ref);
+      if (record !== undefined) return record;
+    }
+    const lower = ref.toLowerCase();
+    for (const record of this.#vms.values()) {
+      if (record.config.name.toLowerCase() === lower) return record;
+    }
+    throw new VmmsError(ErrorCode.NotFound, `no VM named or with id "${ref}"`);
+  }
+
+  #checkNameFree(name: string, except: string | undefined): void {
+    const lower = name.toLowerCase();
+    for (const record of this.#vms.values()) {
+      if (record.config.id !== except && record.config.name.toLowerCase() === lower) {
+        throw new VmmsError(ErrorCode.Conflict, `a VM named "${record.config.name}" already exists`);
+      }
+    }
+  }
+
+  #checkImage(image: string): void {
+    const problem = this.#runtime.checkImage(image);
+    if (problem !== undefined) throw new VmmsError(ErrorCode.InvalidArgument, problem);
+  }
+
+  #requireShutdownIc(record: VmRecord): void {
+    if (!record.config.integrationServices.shutdown && record.lifecycle.can(LifecycleEvent.Stop)) {
+      throw new VmmsError(
+        ErrorCode.InvalidState,
+        'the shutdown integration service is disabled for this VM, so the guest cannot be asked to shut down; turn it off instead',
+      );
+    }
+  }
+
+  #running(record: VmRecord): RunningVm {
+    if (record.running === undefined) {
+      throw new VmmsError(
+        ErrorCode.InvalidState,
+        `the VM is ${record.lifecycle.state} and has no running worker`,
+      );
+    }
+    return record.running;
+  }
+
+  #apply(record: VmRecord, event: LifecycleEvent): void {
+    if (record.lifecycle.can(event)) record.lifecycle.apply(event);
+  }
+
+  #abort(record: VmRecord): void {
+    this.#apply(record, LifecycleEvent.Aborted);
+  }
+
+  #poweredOff(record: VmRecord, how: string): void {
+    record.running = undefined;
+    record.status = NORMAL;
+    this.#apply(record, LifecycleEvent.Stopped);
+    if (!this.#stopping) this.#setWasRunning(record.config.id, false);
+    this.#rebalanceCpu();
+    this.#log(record, EventLevel.Info, 'stopped', how);
+  }
+
+  /** Proportional share of the host's processor capacity by weight, clamped to each VM's reserve and limit. */
+  #rebalanceCpu(): void {
+    const active = [...this.#vms.values()].filter((record) => record.running !== undefined);
+    const totalWeight = active.reduce((sum, record) => sum + record.config.cpu.relativeWeight, 0);
+    for (const record of this.#vms.values()) record.cpuBudget = 0;
+    for (const record of active) {
+      const { relativeWeight, reservePercent, limitPercent } = record.config.cpu;
+      const share = (this.#options.cpuCapacityPercent * relativeWeight) / totalWeight;
+      record.cpuBudget = Math.round(Math.min(limitPercent, Math.max(reservePercent, share)) * 10) / 10;
+      record.running!.setCpuBudget(record.cpuBudget);
+    }
+  }
+
+  #setWasRunning(id: string, running: boolean): void {
+    if (this.#wasRunning.has(id) === running) return;
+    if (running) this.#wasRunning.add(id);
+    else this.#wasRunning.delete(id);
+    writeFileAtomic(this.#wasRunningFile, `${JSON.stringify([...this.#wasRunning])}\n`);
+  }
+
+  #savedFile(id: string): string {
+    return join(this.#savedDir, `${id}.vrss`);
+  }
+
+  #log(record: VmRecord, level: EventLevel, kind: string, message: string): void {
+    this.events.append(record.config.id, record.config.name, level, kind, message);
+  }
+}
+
+function readIdList(file: string): string[] {
+  try {
+    const ids: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    return Array.isArray(ids) ? ids.filter(isGuid) : [];
+  } catch {
+    return [];
+  }
+}
