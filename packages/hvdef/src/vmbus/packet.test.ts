@@ -27,7 +27,7 @@ import {
   VmbusPacketFlags,
   VmbusPacketType,
 } from './packet.js';
-import { hex, toHex, viewOf, zeroView } from './test-util.js';
+import { hex, toHex, viewOf, zeroView } from './test-util.test-fixture.js';
 
 describe('packet constants (spec 2.1-2.3)', () => {
   it('pins every packet type', () => {

@@ -17,7 +17,7 @@ import {
   ringTrailerValue,
   VMBUS_PAGE_SIZE,
 } from './ring.js';
-import { hex, zeroView } from './test-util.js';
+import { hex, zeroView } from './test-util.test-fixture.js';
 
 describe('ring control page (spec 1.1)', () => {
   it('pins every offset and constant', () => {
