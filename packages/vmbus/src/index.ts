@@ -13,6 +13,7 @@ export {
   type GpadlRange,
   rangePageCount,
 } from './gpadl.js';
+export { GpadlView, type GuestRange, type HostRingMemory, ringMemoryFromGpadl } from './gpadl-view.js';
 export {
   type ChannelState,
   type CloseReason,
