@@ -1,0 +1,167 @@
+import { once } from 'node:events';
+import type { Worker } from 'node:worker_threads';
+import { spawnWorker } from '@viridian/threads';
+import { HypervisorError } from './faults.js';
+import type { VpHandle } from './guest-vp.js';
+import { HV_BELL_BYTES, HvBell } from './layout.js';
+
+export interface HypervisorOptions {
+  /** Size of the root partition's guest-physical memory (default 16 MiB). */
+  readonly rootMemoryBytes?: number;
+  /** Highest VP count per partition (default 64). */
+  readonly maxVpsPerPartition?: number;
+  /** Largest pool a child may be given by DepositMemory, in 4 KiB pages (default 65536 = 256 MiB). */
+  readonly maxPartitionPages?: number;
+  /** Time slice of a rep hypercall before it continues in a new trap (default 50 µs). */
+  readonly repSliceMicros?: number;
+  /** Most elements a rep hypercall processes per trap (default unlimited). */
+  readonly repSliceElements?: number;
+  /** Iterations a VP spins on its mailbox before Atomics.wait (default 0). */
+  readonly vpSpinIterations?: number;
+  /** Iterations the hypervisor spins on its doorbell before Atomics.wait (default 0). */
+  readonly hypervisorSpinIterations?: number;
+}
+
+/** Events the hypervisor thread reports to the host. */
+export type HypervisorEvent =
+  | { type: 'internal-error'; message: string }
+  | { type: 'vp-exit'; partitionId: bigint; vpIndex: number; code?: number; error?: string }
+  | { type: 'guest'; partitionId: bigint; vpIndex: number; data: unknown }
+  | { type: 'intercept'; partitionId: bigint; vpIndex: number; gpa: bigint }
+  | { type: 'intercept-lost'; partitionId: bigint; vpIndex: number; gpa: bigint }
+  | { type: 'partition-reset'; partitionId: bigint };
+
+export interface HypervisorStats {
+  readonly partitions: bigint[];
+  readonly vps: { partitionId: bigint; vpIndex: number }[];
+  readonly internalErrors: string[];
+  /** Lateness (ns) of past synthetic-timer expiries, keyed "partition/vp/timer". */
+  readonly stimerLatenessNs: Record<string, number[]>;
+}
+
+/**
+ * The host's handle on the hypervisor thread. Everything the hypervisor knows lives in that
+ * thread; the host only starts it, attaches root VPs and stops it. Root VPs then manage child
+ * partitions through hypercalls, like any partition.
+ */
+export class Hypervisor {
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly listeners = new Set<(event: HypervisorEvent) => void>();
+  private nextId = 1;
+  private stopped = false;
+  /** Every event received, in order (internal errors, VP exits, intercepts). */
+  readonly events: HypervisorEvent[] = [];
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly bell: Int32Array,
+    /** The root partition's id (1). */
+    readonly rootPartitionId: bigint,
+  ) {
+    worker.on('message', (m: { type: string; id?: number; value?: unknown; error?: string }) => {
+      if (m.type === 'reply' && m.id !== undefined) {
+        const p = this.pending.get(m.id);
+        this.pending.delete(m.id);
+        if (m.error) p?.reject(new HypervisorError('REQUEST_FAILED', m.error));
+        else p?.resolve(m.value);
+        return;
+      }
+      if (m.type === 'ready' || m.type === 'stopped') return;
+      const event = m as HypervisorEvent;
+      this.events.push(event);
+      for (const l of this.listeners) l(event);
+    });
+    worker.on('error', (error) => {
+      for (const p of this.pending.values()) p.reject(new HypervisorError('WORKER_FAILED', String(error)));
+      this.pending.clear();
+    });
+  }
+
+  /** Starts the hypervisor thread; resolves once the root partition exists. */
+  static async start(options: HypervisorOptions = {}): Promise<Hypervisor> {
+    const bellBuffer = new SharedArrayBuffer(HV_BELL_BYTES);
+    const worker = spawnWorker(new URL('./hv-worker.js', import.meta.url), {
+      workerData: {
+        bell: bellBuffer,
+        options: {
+          rootMemoryBytes: options.rootMemoryBytes ?? 16 * 1024 * 1024,
+          maxVpsPerPartition: options.maxVpsPerPartition ?? 64,
+          maxPartitionPages: options.maxPartitionPages ?? 65536,
+          repSliceMicros: options.repSliceMicros ?? 50,
+          repSliceElements: options.repSliceElements ?? Number.POSITIVE_INFINITY,
+          vpSpinIterations: options.vpSpinIterations ?? 0,
+          hypervisorSpinIterations: options.hypervisorSpinIterations ?? 0,
+        },
+      },
+    });
+    const ready = new Promise<{ rootPartitionId: bigint }>((resolve, reject) => {
+      const onMessage = (m: { type: string; rootPartitionId: bigint }) => {
+        if (m.type === 'ready') {
+          worker.off('message', onMessage);
+          resolve(m);
+        }
+      };
+      worker.on('message', onMessage);
+      worker.once('error', (e) => reject(new HypervisorError('WORKER_FAILED', String(e))));
+    });
+    const { rootPartitionId } = await ready;
+    return new Hypervisor(worker, new Int32Array(bellBuffer), rootPartitionId);
+  }
+
+  private request<T>(type: string): Promise<T> {
+    if (this.stopped) return Promise.reject(new HypervisorError('NOT_RUNNING', 'hypervisor stopped'));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ type, id });
+      // The hypervisor thread sleeps on its doorbell: ring it so the request is seen at once.
+      Atomics.add(this.bell, HvBell.sequence, 1);
+      Atomics.notify(this.bell, HvBell.sequence);
+    });
+  }
+
+  /**
+   * Creates a root VP and returns its handle: plain data to post to any host thread, where
+   * connectRootVp(handle) builds the guest-side API.
+   */
+  attachRootVp(): Promise<VpHandle> {
+    return this.request<VpHandle>('attach-root-vp');
+  }
+
+  stats(): Promise<HypervisorStats> {
+    return this.request<HypervisorStats>('stats');
+  }
+
+  onEvent(listener: (event: HypervisorEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Waits for the first event (past or future) that matches. */
+  waitForEvent(match: (event: HypervisorEvent) => boolean, timeoutMs = 10_000): Promise<HypervisorEvent> {
+    const seen = this.events.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new HypervisorError('REQUEST_FAILED', 'timed out waiting for a hypervisor event'));
+      }, timeoutMs);
+      const off = this.onEvent((e) => {
+        if (!match(e)) return;
+        clearTimeout(timer);
+        off();
+        resolve(e);
+      });
+    });
+  }
+
+  /** Stops every VP and the hypervisor thread. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    await this.request('stop');
+    this.stopped = true;
+    const exited = once(this.worker, 'exit');
+    await this.worker.terminate();
+    await exited.catch(() => undefined);
+  }
+}

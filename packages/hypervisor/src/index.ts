@@ -1,0 +1,29 @@
+export { GeneralProtectionFault, HypervisorError, InvalidOpcodeFault, MemoryAccessFault } from './faults.js';
+export {
+  connectRootVp,
+  decodeResult,
+  encodeInput,
+  GUEST_TSC_FREQUENCY,
+  GuestVp,
+  type HypercallResult,
+  type InterruptHandler,
+  type VpHandle,
+} from './guest-vp.js';
+export {
+  Hypervisor,
+  type HypervisorEvent,
+  type HypervisorOptions,
+  type HypervisorStats,
+} from './hypervisor.js';
+export {
+  ApicPage,
+  HvBell,
+  MailboxState,
+  PAGE_SIZE,
+  TrapOp,
+  TrapOutcome,
+  VP_CONTROL_BYTES,
+  VpControl,
+  VpRunState,
+} from './layout.js';
+export { Access, GuestMemory } from './memory.js';

@@ -1,0 +1,342 @@
+// Synthetic MSRs, the x2APIC MSR range and the hypervisor CPUID leaves.
+// `undefined` / `false` answers mean #GP in the guest.
+import { HvMsr, IA32_APIC_BASE, Priv } from '../defs.js';
+import { ApicPage, VpControl } from '../layout.js';
+import { Access } from '../memory.js';
+import { APIC_TIMER_HZ, type Kernel, nowNs } from './kernel.js';
+import type { Vp } from './state.js';
+
+const has = (vp: Vp, bit: number): boolean => (vp.partition.privileges & (1n << BigInt(bit))) !== 0n;
+const GPA_PAGE_MASK = ~0xfffn & 0xffff_ffff_ffff_ffffn;
+
+/** A page-number MSR value names a GPA inside the partition's space. */
+function pageInSpace(vp: Vp, value: bigint): boolean {
+  const size = BigInt(vp.partition.memory?.size ?? 0);
+  return (value & GPA_PAGE_MASK) < size;
+}
+
+function apicWord(offset: number): number {
+  return (VpControl.apic + offset) >> 2;
+}
+
+export function readMsr(k: Kernel, vp: Vp, msr: number): bigint | undefined {
+  const p = vp.partition;
+  if (msr >= 0x800 && msr <= 0x8ff) return readX2apic(k, vp, msr);
+  if (msr === IA32_APIC_BASE) return vp.apicBase;
+  if (msr >= HvMsr.Sint0 && msr < HvMsr.Sint0 + 16)
+    return has(vp, Priv.AccessSynicRegs) ? vp.sints[msr - HvMsr.Sint0] : undefined;
+  if (msr >= HvMsr.Stimer0Config && msr < HvMsr.Stimer0Config + 8) {
+    if (!has(vp, Priv.AccessSyntheticTimerRegs)) return undefined;
+    const t = vp.stimers[(msr - HvMsr.Stimer0Config) >> 1];
+    if (!t) return undefined;
+    return (msr & 1) === 0 ? t.config : t.count;
+  }
+  switch (msr) {
+    case HvMsr.GuestOsId:
+      return has(vp, Priv.AccessHypercallMsrs) ? p.guestOsId : undefined;
+    case HvMsr.Hypercall:
+      return has(vp, Priv.AccessHypercallMsrs) ? p.hypercallMsr : undefined;
+    case HvMsr.VpIndex:
+      return has(vp, Priv.AccessVpIndex) ? BigInt(vp.index) : undefined;
+    case HvMsr.Reset:
+      return has(vp, Priv.AccessResetReg) ? 0n : undefined;
+    case HvMsr.VpRuntime:
+      return has(vp, Priv.AccessVpRunTimeReg) ? (nowNs() - vp.createdNs) / 100n : undefined;
+    case HvMsr.TimeRefCount:
+      return has(vp, Priv.AccessPartitionReferenceCounter) ? k.referenceTime(p) : undefined;
+    case HvMsr.ReferenceTsc:
+      return has(vp, Priv.AccessPartitionReferenceTsc) ? p.referenceTscMsr : undefined;
+    case HvMsr.TscFrequency:
+      return has(vp, Priv.AccessFrequencyRegs) ? 1_000_000_000n : undefined;
+    case HvMsr.ApicFrequency:
+      return has(vp, Priv.AccessFrequencyRegs) ? APIC_TIMER_HZ : undefined;
+    case HvMsr.Icr:
+      return has(vp, Priv.AccessIntrCtrlRegs) ? 0n : undefined;
+    case HvMsr.Tpr:
+      return has(vp, Priv.AccessIntrCtrlRegs)
+        ? BigInt(Atomics.load(vp.ctl, apicWord(ApicPage.tpr)) & 0xff)
+        : undefined;
+    case HvMsr.VpAssistPage:
+      return has(vp, Priv.AccessIntrCtrlRegs) ? vp.vpAssist : undefined;
+    case HvMsr.Scontrol:
+      return has(vp, Priv.AccessSynicRegs) ? vp.scontrol : undefined;
+    case HvMsr.Sversion:
+      return has(vp, Priv.AccessSynicRegs) ? 1n : undefined;
+    case HvMsr.Siefp:
+      return has(vp, Priv.AccessSynicRegs) ? vp.siefp : undefined;
+    case HvMsr.Simp:
+      return has(vp, Priv.AccessSynicRegs) ? vp.simp : undefined;
+    case HvMsr.Eom:
+      return has(vp, Priv.AccessSynicRegs) ? 0n : undefined;
+    case HvMsr.GuestIdle:
+      // Would idle until an interrupt; the VP's halt() does that without a trap.
+      return has(vp, Priv.AccessGuestIdleReg) ? 0n : undefined;
+    default:
+      return undefined; // EOI (write-only) and every unknown MSR
+  }
+}
+
+export function writeMsr(k: Kernel, vp: Vp, msr: number, value: bigint): boolean {
+  const p = vp.partition;
+  if (msr >= 0x800 && msr <= 0x8ff) return writeX2apic(k, vp, msr, value);
+  if (msr === IA32_APIC_BASE) {
+    // BSP bit and base are fixed; x2APIC/global enable may not be cleared in this model.
+    if ((value & ~0xffff_ffff_ffff_f000n & 0xffff_ffff_ffff_ffffn) !== 0n) return false;
+    return (value & 0xc00n) === 0xc00n && (value & ~0xfffn) === 0xfee0_0000n;
+  }
+  if (msr >= HvMsr.Sint0 && msr < HvMsr.Sint0 + 16) {
+    if (!has(vp, Priv.AccessSynicRegs)) return false;
+    const vector = Number(value & 0xffn);
+    const masked = (value & 0x10000n) !== 0n;
+    if (vector < 16 && !masked) return false;
+    const s = msr - HvMsr.Sint0;
+    // 15:8 and 63:21 are RsvdP: keep the old contents there.
+    const rsvdP = 0xff00n | (~0x1f_ffffn & 0xffff_ffff_ffff_ffffn);
+    const old = vp.sints[s] ?? 0n;
+    vp.sints[s] = (old & rsvdP) | (value & ~rsvdP & 0xffff_ffff_ffff_ffffn);
+    k.refreshAutoEoi(vp);
+    k.retryDelivery(vp);
+    return true;
+  }
+  if (msr >= HvMsr.Stimer0Config && msr < HvMsr.Stimer0Config + 8) {
+    if (!has(vp, Priv.AccessSyntheticTimerRegs)) return false;
+    const t = vp.stimers[(msr - HvMsr.Stimer0Config) >> 1];
+    if (!t) return false;
+    if ((msr & 1) === 0) {
+      const rsvdZ = 0xe000n | (~0xf_ffffn & 0xffff_ffff_ffff_ffffn);
+      if ((value & rsvdZ) !== 0n) return false;
+      const direct = (value & (1n << 12n)) !== 0n;
+      if (direct && Number((value >> 4n) & 0xffn) < 16 && (value & 1n) !== 0n) return false;
+      let config = value;
+      // Enabling with SINTx = 0 outside direct mode immediately clears Enable.
+      if (!direct && ((config >> 16n) & 0xfn) === 0n) config &= ~1n;
+      t.config = config;
+      k.armStimer(vp, t);
+    } else {
+      t.count = value;
+      if (value === 0n) t.config &= ~1n;
+      else if ((t.config & 8n) !== 0n) {
+        const direct = (t.config & (1n << 12n)) !== 0n;
+        if (direct || ((t.config >> 16n) & 0xfn) !== 0n) t.config |= 1n;
+      }
+      k.armStimer(vp, t);
+    }
+    return true;
+  }
+  switch (msr) {
+    case HvMsr.GuestOsId:
+      if (!has(vp, Priv.AccessHypercallMsrs)) return false;
+      p.guestOsId = value;
+      if (value === 0n) p.hypercallMsr &= ~1n; // writing 0 disables the hypercall page
+      return true;
+    case HvMsr.Hypercall: {
+      if (!has(vp, Priv.AccessHypercallMsrs)) return false;
+      if ((p.hypercallMsr & 2n) !== 0n) return true; // locked until reset
+      if ((value & 1n) !== 0n && !pageInSpace(vp, value)) return false;
+      let next = (value & ~0xffcn) | (p.hypercallMsr & 0xffcn); // 11:2 RsvdP
+      if (p.guestOsId === 0n) next &= ~1n; // no guest OS id: enable stays 0
+      p.hypercallMsr = next;
+      return true;
+    }
+    case HvMsr.Reset:
+      if (!has(vp, Priv.AccessResetReg) || (value & ~1n) !== 0n) return false;
+      if (value & 1n) k.host.event({ type: 'partition-reset', partitionId: p.id });
+      return true;
+    case HvMsr.ReferenceTsc: {
+      if (!has(vp, Priv.AccessPartitionReferenceTsc)) return false;
+      if ((value & 1n) !== 0n && !pageInSpace(vp, value)) return false;
+      p.referenceTscMsr = (value & ~0xffen) | (p.referenceTscMsr & 0xffen);
+      if ((value & 1n) !== 0n && !k.writeReferenceTscPage(p)) return false;
+      return true;
+    }
+    case HvMsr.Eoi:
+      if (!has(vp, Priv.AccessIntrCtrlRegs) || value >> 32n !== 0n) return false;
+      k.eoi(vp);
+      return true;
+    case HvMsr.Icr:
+      if (!has(vp, Priv.AccessIntrCtrlRegs)) return false;
+      return k.sendIcr(vp, value);
+    case HvMsr.Tpr:
+      if (!has(vp, Priv.AccessIntrCtrlRegs) || value >> 8n !== 0n) return false;
+      k.setTpr(vp, Number(value));
+      return true;
+    case HvMsr.VpAssistPage:
+      if (!has(vp, Priv.AccessIntrCtrlRegs)) return false;
+      if ((value & 1n) !== 0n && !pageInSpace(vp, value)) return false;
+      vp.vpAssist = (value & ~0xffen) | (vp.vpAssist & 0xffen);
+      return true;
+    case HvMsr.Scontrol:
+      if (!has(vp, Priv.AccessSynicRegs)) return false;
+      vp.scontrol = (value & 1n) | (vp.scontrol & ~1n);
+      k.retryDelivery(vp);
+      return true;
+    case HvMsr.Siefp:
+    case HvMsr.Simp: {
+      if (!has(vp, Priv.AccessSynicRegs)) return false;
+      if ((value & 1n) !== 0n && !pageInSpace(vp, value)) return false;
+      const old = msr === HvMsr.Simp ? vp.simp : vp.siefp;
+      const next = (value & ~0xffen) | (old & 0xffen);
+      if (msr === HvMsr.Simp) vp.simp = next;
+      else vp.siefp = next;
+      if ((next & 1n) !== 0n && (old & 1n) === 0n && p.memory) {
+        // A newly enabled page starts zeroed (no stale messages or flags).
+        const off = p.memory.blockOffset(Number(next & GPA_PAGE_MASK), 4096, Access.Write);
+        if (off >= 0) p.memory.bytes.fill(0, off, off + 4096);
+      }
+      k.retryDelivery(vp);
+      return true;
+    }
+    case HvMsr.Eom:
+      if (!has(vp, Priv.AccessSynicRegs)) return false;
+      k.retryDelivery(vp);
+      return true;
+    default:
+      return false; // read-only (VP_INDEX, TIME_REF_COUNT, SVERSION, ...) and unknown MSRs
+  }
+}
+
+// ---- x2APIC ---------------------------------------------------------------------------------
+
+function readX2apic(k: Kernel, vp: Vp, msr: number): bigint | undefined {
+  if ((vp.apicBase & 0x400n) === 0n) return undefined;
+  const reg = msr - 0x800;
+  const c = vp.ctl;
+  if (reg >= 0x10 && reg <= 0x27) {
+    const base = reg < 0x18 ? ApicPage.isr : reg < 0x20 ? ApicPage.tmr : ApicPage.irr;
+    return BigInt(Atomics.load(c, apicWord(base) + (reg & 7)) >>> 0);
+  }
+  switch (reg) {
+    case 0x02:
+      return BigInt(vp.index);
+    case 0x03:
+      return 0x0005_0015n | (1n << 24n); // version 0x15, 6 LVT entries, EOI-broadcast suppression
+    case 0x08:
+      return BigInt(Atomics.load(c, apicWord(ApicPage.tpr)) & 0xff);
+    case 0x0a:
+      return BigInt(k.processorPriority(vp));
+    case 0x0d:
+      return BigInt(((vp.index >> 4) << 16) | (1 << (vp.index & 0xf)));
+    case 0x0f:
+      return BigInt(Atomics.load(c, apicWord(ApicPage.svr)) >>> 0);
+    case 0x28:
+      return BigInt(vp.esr);
+    case 0x2f:
+      return BigInt(vp.lvt[6] ?? 0);
+    case 0x30:
+      return 0n;
+    case 0x32:
+      return BigInt(vp.apicTimer.lvt);
+    case 0x33:
+    case 0x34:
+    case 0x35:
+    case 0x36:
+    case 0x37:
+      return BigInt(vp.lvt[reg - 0x33] ?? 0);
+    case 0x38:
+      return BigInt(vp.apicTimer.initialCount);
+    case 0x39:
+      return BigInt(k.apicCurrentCount(vp));
+    case 0x3e:
+      return BigInt(vp.apicTimer.divide);
+    default:
+      return undefined; // EOI and SELF IPI are write-only; the rest does not exist
+  }
+}
+
+function writeX2apic(k: Kernel, vp: Vp, msr: number, value: bigint): boolean {
+  if ((vp.apicBase & 0x400n) === 0n) return false;
+  const reg = msr - 0x800;
+  const v32 = Number(value & 0xffff_ffffn);
+  const high = value >> 32n;
+  if (reg !== 0x30 && high !== 0n) return false;
+  switch (reg) {
+    case 0x08:
+      if (v32 > 0xff) return false;
+      k.setTpr(vp, v32);
+      return true;
+    case 0x0b:
+      if (value !== 0n) return false; // x2APIC EOI: non-zero write is #GP
+      k.eoi(vp);
+      return true;
+    case 0x0f: {
+      if ((v32 & ~0x13ff) !== 0) return false;
+      Atomics.store(vp.ctl, apicWord(ApicPage.svr), v32);
+      if ((v32 & 0x100) === 0) {
+        // Software-disabled: every LVT is masked.
+        vp.apicTimer.lvt |= 0x10000;
+        for (let i = 0; i < vp.lvt.length; i++) vp.lvt[i] = (vp.lvt[i] ?? 0) | 0x10000;
+      }
+      k.ring(vp);
+      return true;
+    }
+    case 0x28:
+      if (v32 !== 0) return false;
+      vp.esr = 0;
+      return true;
+    case 0x2f:
+      vp.lvt[6] = v32 & 0x1_07ff;
+      return true;
+    case 0x30:
+      return k.sendIcr(vp, value);
+    case 0x32: {
+      if ((v32 & ~0x7_10ff) !== 0) return false;
+      const enabled = (Atomics.load(vp.ctl, apicWord(ApicPage.svr)) & 0x100) !== 0;
+      vp.apicTimer.lvt = enabled ? v32 : v32 | 0x10000;
+      return true;
+    }
+    case 0x33:
+    case 0x34:
+    case 0x35:
+    case 0x36:
+    case 0x37:
+      vp.lvt[reg - 0x33] = v32 & 0x1_f7ff;
+      return true;
+    case 0x38:
+      vp.apicTimer.initialCount = v32;
+      k.armApicTimer(vp);
+      return true;
+    case 0x3e:
+      if ((v32 & ~0xb) !== 0) return false;
+      vp.apicTimer.divide = v32;
+      return true;
+    case 0x3f:
+      if (v32 > 0xff) return false;
+      k.assertInterrupt(vp, v32);
+      return true;
+    default:
+      return false; // read-only or nonexistent
+  }
+}
+
+// ---- CPUID ----------------------------------------------------------------------------------
+
+const sig = (s: string): number =>
+  (s.charCodeAt(0) | (s.charCodeAt(1) << 8) | (s.charCodeAt(2) << 16) | (s.charCodeAt(3) << 24)) >>> 0;
+
+export function cpuid(_k: Kernel, vp: Vp, leaf: number, _subleaf: number): [number, number, number, number] {
+  const priv = vp.partition.privileges;
+  switch (leaf) {
+    case 0x1:
+      // ECX bit 31: hypervisor present; bit 21: x2APIC.
+      return [0, vp.index << 24, (1 << 31) | (1 << 21), 0];
+    case 0x4000_0000:
+      return [0x4000_0006, sig('Micr'), sig('osof'), sig('t Hv')];
+    case 0x4000_0001:
+      return [sig('Hv#1'), 0, 0, 0];
+    case 0x4000_0002:
+      // Build 1, version 1.0.
+      return [1, 0x0001_0000, 0, 0];
+    case 0x4000_0003:
+      // Features (EDX): 8 frequency MSRs, 19 direct synthetic timers.
+      return [Number(priv & 0xffff_ffffn), Number(priv >> 32n), 0, (1 << 8) | (1 << 19)];
+    case 0x4000_0004:
+      // Recommendations: 3 use EOI/ICR/TPR MSRs, 5 relaxed timing, 8 x2APIC MSRs, 10 cluster IPI.
+      return [(1 << 3) | (1 << 5) | (1 << 8) | (1 << 10), 0xffff_ffff, 0, 0];
+    case 0x4000_0005:
+      return [vp.partition.vps.size > 0 ? 64 : 64, 64, 0, 0];
+    case 0x4000_0006:
+      return [0, 0, 0, 0];
+    default:
+      return [0, 0, 0, 0];
+  }
+}
