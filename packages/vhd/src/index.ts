@@ -8,7 +8,6 @@ export {
   type OpenOptions,
   openDisk,
   type ParentInfo,
-  type VirtualDisk,
 } from './disk.js';
 export {
   VhdError,
@@ -17,4 +16,33 @@ export {
   VhdOperationError,
   VhdOperationErrorCode,
 } from './errors.js';
+export {
+  type CheckIssue,
+  type CheckOptions,
+  type CheckReport,
+  type CompactResult,
+  type ConvertOptions,
+  check,
+  compact,
+  convert,
+  type MergeOptions,
+  merge,
+  resize,
+} from './ops.js';
 export { type Chs, chsGeometry } from './vhd.js';
+
+import { createDisk, openDisk, type VirtualDisk as VirtualDiskApi } from './disk.js';
+import { check, compact, convert, merge, resize } from './ops.js';
+
+/** One open virtual disk of any format (VHD or VHDX); reads see through the whole parent chain. */
+export type VirtualDisk = VirtualDiskApi;
+/** Entry points: `VirtualDisk.open(path)`, `VirtualDisk.create(path, options)` and the maintenance operations. */
+export const VirtualDisk = {
+  open: openDisk,
+  create: createDisk,
+  resize,
+  compact,
+  convert,
+  merge,
+  check,
+} as const;

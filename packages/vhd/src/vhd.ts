@@ -588,6 +588,22 @@ export class VhdLayer extends Layer {
     return out;
   }
 
+  /** Restores what `open` found repairable: a lost end footer from the copy, a stale copy from the footer. */
+  async repair(): Promise<string[]> {
+    const done: string[] = [];
+    for (const issue of this.issues) {
+      if (issue.code === 'FOOTER_BAD') {
+        this.footerMissing = true;
+        done.push(issue.code);
+      } else if (issue.code === 'FOOTER_COPY_MISMATCH') {
+        await this.file.write(0, buildFooter(this.footer));
+        done.push(issue.code);
+      }
+    }
+    await this.flush();
+    return done;
+  }
+
   parentMatches(p: Layer): boolean {
     return p.identity() === this.parentIdentity();
   }

@@ -950,6 +950,22 @@ export class VhdxLayer extends Layer {
     }
   }
 
+  /** Rewrites a damaged header or region table from the valid copy. */
+  async repair(): Promise<string[]> {
+    const done: string[] = [];
+    if (this.issues.some((i) => i.code === 'HEADER_BAD')) {
+      await this.updateHeader({});
+      done.push('HEADER_BAD');
+    }
+    if (this.issues.some((i) => i.code === 'REGION_TABLE_BAD')) {
+      const rt = buildRegionTable(this.regions.bat, this.regions.metadata);
+      for (const off of REGION_OFFSETS) await this.file.write(off, rt);
+      await this.file.sync();
+      done.push('REGION_TABLE_BAD');
+    }
+    return done;
+  }
+
   identity(): string {
     return guidToString(this.header.dataWriteGuid);
   }
