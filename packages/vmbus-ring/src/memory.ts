@@ -15,6 +15,9 @@ export interface RingMemory {
 /** Largest data area accepted: keeps every index a u32 and every address a small integer. */
 export const MAX_RING_DATA_SIZE = 0x4000_0000;
 
+// Below this many bytes a loop copies faster than creating a subarray view for `set`.
+const SMALL_COPY = 128;
+
 /** A page list for `dataPages` contiguous data pages right after a control page at `byteOffset`. */
 export function contiguousRingMemory(
   buffer: SharedArrayBuffer,
@@ -33,7 +36,11 @@ export function contiguousRingMemory(
  */
 export class RingMap {
   readonly u8: Uint8Array;
+  readonly i32: Int32Array;
   readonly dv: DataView;
+  /** One-entry cache of a word view over the caller's buffer, for small aligned copies. */
+  #userBuffer: ArrayBufferLike | undefined;
+  #userWords: Int32Array = new Int32Array(0);
   readonly control: Int32Array;
   /** D: bytes in the data area. */
   readonly dataSize: number;
@@ -44,6 +51,7 @@ export class RingMap {
 
   private constructor(buffer: SharedArrayBuffer, pages: readonly number[], contiguous: boolean) {
     this.u8 = new Uint8Array(buffer);
+    this.i32 = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
     this.dv = new DataView(buffer);
     this.control = new Int32Array(buffer, pages[0]!, CTL_WORDS);
     this.dataSize = (pages.length - 1) * PAGE_SIZE;
@@ -110,34 +118,6 @@ export class RingMap {
   /** Copies `len` bytes of `src` from `srcOff` into the ring at data offset `d`, wrapping at D. */
   write(d: number, src: Uint8Array, srcOff: number, len: number): void {
     const size = this.dataSize;
-    if (this.base >= 0) {
-      const first = size - d;
-      if (len <= first) {
-        this.u8.set(
-          srcOff === 0 && len === src.length ? src : src.subarray(srcOff, srcOff + len),
-          this.base + d,
-        );
-      } else {
-        this.u8.set(src.subarray(srcOff, srcOff + first), this.base + d);
-        this.u8.set(src.subarray(srcOff + first, srcOff + len), this.base);
-      }
-      return;
-    }
-    while (len > 0) {
-      const inPage = PAGE_SIZE - (d & PAGE_MASK);
-      const n = Math.min(len, inPage);
-      this.u8.set(src.subarray(srcOff, srcOff + n), this.pageAddr[d >>> PAGE_SHIFT]! + (d & PAGE_MASK));
-      srcOff += n;
-      len -= n;
-      d += n;
-      if (d >= size) d -= size;
-    }
-  }
-
-  /** Copies `len` bytes from the ring at data offset `d` into `dst` at `dstOff`, wrapping at D. */
-  read(d: number, dst: Uint8Array, dstOff: number, len: number): void {
-    const size = this.dataSize;
-    const u8 = this.u8;
     while (len > 0) {
       // One run: to the end of the data area when contiguous, else to the end of the page.
       let a: number;
@@ -150,17 +130,76 @@ export class RingMap {
         run = PAGE_SIZE - (d & PAGE_MASK);
       }
       const n = Math.min(len, run);
-      if (n <= 64) {
-        // Small runs: a loop beats creating a subarray view.
-        for (let i = 0; i < n; i++) dst[dstOff + i] = u8[a + i]!;
+      if (n <= SMALL_COPY) {
+        this.#copySmall(this.u8, this.i32, a, src, srcOff, n, true);
       } else {
-        dst.set(u8.subarray(a, a + n), dstOff);
+        this.u8.set(srcOff === 0 && n === src.length ? src : src.subarray(srcOff, srcOff + n), a);
+      }
+      srcOff += n;
+      len -= n;
+      d += n;
+      if (d >= size) d -= size;
+    }
+  }
+
+  /** Copies `len` bytes from the ring at data offset `d` into `dst` at `dstOff`, wrapping at D. */
+  read(d: number, dst: Uint8Array, dstOff: number, len: number): void {
+    const size = this.dataSize;
+    while (len > 0) {
+      let a: number;
+      let run: number;
+      if (this.base >= 0) {
+        a = this.base + d;
+        run = size - d;
+      } else {
+        a = this.pageAddr[d >>> PAGE_SHIFT]! + (d & PAGE_MASK);
+        run = PAGE_SIZE - (d & PAGE_MASK);
+      }
+      const n = Math.min(len, run);
+      if (n <= SMALL_COPY) {
+        this.#copySmall(this.u8, this.i32, a, dst, dstOff, n, false);
+      } else {
+        dst.set(this.u8.subarray(a, a + n), dstOff);
       }
       dstOff += n;
       len -= n;
       d += n;
       if (d >= size) d -= size;
     }
+  }
+
+  /**
+   * Small copies between ring address `a` and `user[userOff..]` without creating views per call:
+   * 32-bit words when both sides are 4-byte aligned (ring packets always are), bytes otherwise.
+   * `set` pays a fixed cost that dominates below a few hundred bytes.
+   */
+  #copySmall(
+    u8: Uint8Array,
+    i32: Int32Array,
+    a: number,
+    user: Uint8Array,
+    userOff: number,
+    n: number,
+    toRing: boolean,
+  ): void {
+    const u = user.byteOffset + userOff;
+    let i = 0;
+    if (((a | u) & 3) === 0) {
+      const buffer = user.buffer;
+      if (buffer !== this.#userBuffer) {
+        this.#userBuffer = buffer;
+        this.#userWords = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+      }
+      const words = this.#userWords;
+      const ra = a >>> 2;
+      const ua = u >>> 2;
+      const n4 = n >>> 2;
+      if (toRing) for (let k = 0; k < n4; k++) i32[ra + k] = words[ua + k]!;
+      else for (let k = 0; k < n4; k++) words[ua + k] = i32[ra + k]!;
+      i = n4 << 2;
+    }
+    if (toRing) for (; i < n; i++) u8[a + i] = user[userOff + i]!;
+    else for (; i < n; i++) user[userOff + i] = u8[a + i]!;
   }
 
   /** Zeroes `len` (< 8) padding bytes at data offset `d`. */
