@@ -1,0 +1,1 @@
+export { ApiError, type ConnectOptions, connectSocket, ViridianClient } from './client.js';
