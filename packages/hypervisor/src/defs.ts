@@ -1,63 +1,8 @@
+export { HvCallCode, HvMsr, HvStatus } from '@viridian/hvdef';
+
 // Local TLFS constants the hypervisor needs that @viridian/hvdef does not (yet) export under a
 // shape this package can use directly. Values are from the TLFS (see spec/hypervisor.md); the
 // names follow hvdef. Prefer hvdef wherever it has the same thing.
-
-export const HvStatus = {
-  Success: 0x00,
-  InvalidHypercallCode: 0x02,
-  InvalidHypercallInput: 0x03,
-  InvalidAlignment: 0x04,
-  InvalidParameter: 0x05,
-  AccessDenied: 0x06,
-  InvalidPartitionState: 0x07,
-  OperationDenied: 0x08,
-  UnknownProperty: 0x09,
-  PropertyValueOutOfRange: 0x0a,
-  InsufficientMemory: 0x0b,
-  PartitionTooDeep: 0x0c,
-  InvalidPartitionId: 0x0d,
-  InvalidVpIndex: 0x0e,
-  NotFound: 0x10,
-  InvalidPortId: 0x11,
-  InvalidConnectionId: 0x12,
-  InsufficientBuffers: 0x13,
-  NotAcknowledged: 0x14,
-  InvalidVpState: 0x15,
-  InvalidSynicState: 0x18,
-  ObjectInUse: 0x19,
-  OperationFailed: 0x71,
-} as const;
-export type HvStatus = number;
-
-export const HvCallCode = {
-  NotifyLongSpinWait: 0x08,
-  SendSyntheticClusterIpi: 0x0b,
-  CreatePartition: 0x40,
-  InitializePartition: 0x41,
-  FinalizePartition: 0x42,
-  DeletePartition: 0x43,
-  GetPartitionProperty: 0x44,
-  SetPartitionProperty: 0x45,
-  GetPartitionId: 0x46,
-  GetNextChildPartition: 0x47,
-  DepositMemory: 0x48,
-  GetMemoryBalance: 0x4a,
-  MapGpaPages: 0x4b,
-  UnmapGpaPages: 0x4c,
-  CreateVp: 0x4e,
-  DeleteVp: 0x4f,
-  GetVpRegisters: 0x50,
-  SetVpRegisters: 0x51,
-  CreatePortOld: 0x57,
-  DeletePort: 0x58,
-  ConnectPortOld: 0x59,
-  DisconnectPort: 0x5b,
-  PostMessage: 0x5c,
-  SignalEvent: 0x5d,
-  CreatePort: 0x95,
-  ConnectPort: 0x96,
-  StartVirtualProcessor: 0x99,
-} as const;
 
 /** Privilege bit numbers of HV_PARTITION_PRIVILEGE_MASK (section 3). */
 export const Priv = {
@@ -103,30 +48,6 @@ export const HvPartitionProperty = {
   ProcessorVendor: 0x0006_0000,
   CompatibilityVersion: 0x0006_0005,
   GuestOsId: 0x0007_0000,
-} as const;
-
-export const HvMsr = {
-  GuestOsId: 0x4000_0000,
-  Hypercall: 0x4000_0001,
-  VpIndex: 0x4000_0002,
-  Reset: 0x4000_0003,
-  VpRuntime: 0x4000_0010,
-  TimeRefCount: 0x4000_0020,
-  ReferenceTsc: 0x4000_0021,
-  TscFrequency: 0x4000_0022,
-  ApicFrequency: 0x4000_0023,
-  Eoi: 0x4000_0070,
-  Icr: 0x4000_0071,
-  Tpr: 0x4000_0072,
-  VpAssistPage: 0x4000_0073,
-  Scontrol: 0x4000_0080,
-  Sversion: 0x4000_0081,
-  Siefp: 0x4000_0082,
-  Simp: 0x4000_0083,
-  Eom: 0x4000_0084,
-  Sint0: 0x4000_0090,
-  Stimer0Config: 0x4000_00b0,
-  GuestIdle: 0x4000_00f0,
 } as const;
 
 export const IA32_APIC_BASE = 0x1b;

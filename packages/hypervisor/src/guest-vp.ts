@@ -666,7 +666,7 @@ export class GuestVp {
     const i = this.input();
     i.setBigUint64(0, id, true);
     i.setUint32(8, vpIndex, true);
-    i.setBigUint64(16 + 0x80, rip, true);
+    i.setBigUint64(16, rip, true); // VpContext.Rip
     return this.call(HvCallCode.StartVirtualProcessor).status;
   }
 

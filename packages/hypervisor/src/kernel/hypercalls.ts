@@ -703,7 +703,7 @@ const CALLS = new Map<number, CallDef>([
     },
   ],
   [
-    HvCallCode.CreatePortOld,
+    HvCallCode.CreatePortDeprecated,
     {
       name: 'CreatePort',
       rep: false,
@@ -727,7 +727,7 @@ const CALLS = new Map<number, CallDef>([
     },
   ],
   [
-    HvCallCode.ConnectPortOld,
+    HvCallCode.ConnectPortDeprecated,
     {
       name: 'ConnectPort',
       rep: false,

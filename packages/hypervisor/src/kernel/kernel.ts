@@ -55,6 +55,11 @@ export const nowNs = (): bigint => process.hrtime.bigint();
 
 export const APIC_TIMER_HZ = 200_000_000n;
 
+/** Shortest periodic STIMER period (100 ns units): bounds the work a guest can ask of this thread. */
+export const STIMER_MIN_PERIOD = 1000n;
+const stimerPeriod = (t: SyntheticTimer): bigint =>
+  t.count < STIMER_MIN_PERIOD ? STIMER_MIN_PERIOD : t.count;
+
 export class Kernel {
   readonly partitions = new Map<bigint, Partition>();
   readonly root: Partition;
@@ -612,7 +617,7 @@ export class Kernel {
     const periodic = (t.config & 2n) !== 0n;
     const p = vp.partition;
     if (periodic) {
-      t.deadlineNs = nowNs() + t.count * 100n;
+      t.deadlineNs = nowNs() + stimerPeriod(t) * 100n;
     } else {
       // One-shot: absolute reference time.
       t.deadlineNs = p.createdNs + t.count * 100n;
@@ -627,8 +632,9 @@ export class Kernel {
     const expirationRef = (scheduled - p.createdNs) / 100n;
     const periodic = (t.config & 2n) !== 0n;
     if (periodic) {
-      let next = scheduled + t.count * 100n;
-      while (next <= now) next += t.count * 100n; // missed periods are skipped
+      const period = stimerPeriod(t) * 100n;
+      let next = scheduled + period;
+      while (next <= now) next += period; // missed periods are skipped
       t.deadlineNs = next;
     } else {
       t.deadlineNs = -1n;
@@ -653,7 +659,8 @@ export class Kernel {
     const d = vp.apicTimer.divide;
     const code = ((d & 8) >> 1) | (d & 3);
     const div = code === 7 ? 1n : 2n << BigInt(code);
-    return (BigInt(vp.apicTimer.initialCount) * div * 1_000_000_000n) / APIC_TIMER_HZ;
+    const ns = (BigInt(vp.apicTimer.initialCount) * div * 1_000_000_000n) / APIC_TIMER_HZ;
+    return ns < 100_000n ? 100_000n : ns; // same 100 µs floor as the synthetic timers
   }
 
   armApicTimer(vp: Vp): void {
