@@ -277,6 +277,7 @@ export class VhdLayer extends Layer {
   private bitmapSize = 0;
   private dataEnd = 0;
   private footerMissing = false;
+  private writeSession = false;
   private readonly maps = new Map<number, Uint8Array>();
 
   private constructor(
@@ -541,9 +542,15 @@ export class VhdLayer extends Layer {
     await this.file.write(this.bat[b]! * SECTOR, raw);
   }
 
+  override async beginWrite(): Promise<void> {
+    this.writeSession = true;
+  }
+
   async flush(): Promise<void> {
     if (!this.file.writable) return;
-    if (this.footerMissing) {
+    // A lost end footer is only rewritten once the file is being written anyway (or on repair):
+    // merely opening a damaged file never changes it.
+    if (this.footerMissing && this.writeSession) {
       await this.file.write(this.dataEnd, buildFooter(this.footer));
       this.footerMissing = false;
     }
@@ -594,6 +601,7 @@ export class VhdLayer extends Layer {
     for (const issue of this.issues) {
       if (issue.code === 'FOOTER_BAD') {
         this.footerMissing = true;
+        this.writeSession = true;
         done.push(issue.code);
       } else if (issue.code === 'FOOTER_COPY_MISMATCH') {
         await this.file.write(0, buildFooter(this.footer));
