@@ -174,7 +174,7 @@ describe('check', () => {
   it('VHD: restores a damaged end footer from the copy at offset 0', async () => {
     const { path, expected } = await makeDisk('vhd', 'dynamic', 4 * MiB, [[MiB, pattern(MiB, 30)]]);
     const bytes = readFileSync(path);
-    bytes[bytes.length - 512 + 70] ^= 0xff; // unique id byte: checksum now wrong
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 512 + 70) ^ 0xff, bytes.length - 512 + 70); // checksum now wrong
     writeFileSync(path, bytes);
     const r = await check(path);
     expect(r.ok).toBe(true);
@@ -188,8 +188,8 @@ describe('check', () => {
   it('VHDX: rewrites a damaged header and region table from their valid copies', async () => {
     const { path, expected } = await makeDisk('vhdx', 'dynamic', 4 * MiB, [[0, pattern(MiB, 31)]]);
     const bytes = readFileSync(path);
-    bytes[64 * 1024 + 100] ^= 1; // header 1
-    bytes[192 * 1024 + 40] ^= 1; // region table 1
+    bytes.writeUInt8(bytes.readUInt8(64 * 1024 + 100) ^ 1, 64 * 1024 + 100); // header 1
+    bytes.writeUInt8(bytes.readUInt8(192 * 1024 + 40) ^ 1, 192 * 1024 + 40); // region table 1
     writeFileSync(path, bytes);
     const r = await check(path);
     expect(r.issues.map((i) => i.code).sort()).toEqual(['HEADER_BAD', 'REGION_TABLE_BAD']);
