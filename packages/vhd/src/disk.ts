@@ -137,11 +137,10 @@ class Disk implements VirtualDisk {
     return out;
   }
 
-  write(offset: number, data: Uint8Array): Promise<void> {
-    if (this.readOnly)
-      return Promise.reject(new VhdOperationError('READ_ONLY', `${this.path} is open read-only`));
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    if (this.readOnly) throw new VhdOperationError('READ_ONLY', `${this.path} is open read-only`);
     this.checkRange(offset, data.length);
-    return this.exclusive(async () => {
+    await this.exclusive(async () => {
       if (!this.writing) {
         await this.top.beginWrite();
         this.writing = true;
@@ -162,9 +161,9 @@ class Disk implements VirtualDisk {
     });
   }
 
-  flush(): Promise<void> {
-    if (this.top.closed) return Promise.reject(new VhdOperationError('CLOSED', `${this.path} is closed`));
-    return this.exclusive(() => this.top.flush());
+  async flush(): Promise<void> {
+    if (this.top.closed) throw new VhdOperationError('CLOSED', `${this.path} is closed`);
+    await this.exclusive(() => this.top.flush());
   }
 
   close(): Promise<void> {

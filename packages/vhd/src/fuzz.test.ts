@@ -80,7 +80,7 @@ beforeAll(async () => {
   copyFileSync(vhdx, logged);
   const top = (await openChain(logged, true)) as VhdxLayer;
   const batPage = readFileSync(logged).subarray(3 * MiB, 3 * MiB + 4096);
-  await top.writePendingLogForTest([[3 * MiB, Buffer.from(batPage)]]);
+  await top.writeUnappliedLogEntry([[3 * MiB, Buffer.from(batPage)]]);
   await top.file.close();
   bases.push({
     name: 'vhdx with pending log',

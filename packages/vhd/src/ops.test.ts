@@ -220,7 +220,7 @@ describe('check', () => {
     const { path, expected } = await makeDisk('vhdx', 'dynamic', 2 * MiB, [[0, pattern(MiB, 34)]]);
     const top = (await openChain(path, true)) as VhdxLayer;
     const batOffset = top.regions.bat.offset;
-    await top.writePendingLogForTest([[batOffset, readFileSync(path).subarray(batOffset, batOffset + 4096)]]);
+    await top.writeUnappliedLogEntry([[batOffset, readFileSync(path).subarray(batOffset, batOffset + 4096)]]);
     await top.file.close();
     const r = await check(path, { repair: true });
     expect(r.issues.map((i) => [i.code, i.repaired])).toEqual([['LOG_PENDING', true]]);

@@ -97,3 +97,25 @@ describe('VHD differencing', () => {
     expect((err as VhdFormatError).code).toBe('PARENT_MISMATCH');
   });
 });
+
+describe('VirtualDisk arguments', () => {
+  it('rejects (not throws) bad ranges, writes after close, and bad create options with typed errors', async () => {
+    const path = p('args.vhd');
+    const d = await createDisk(path, { format: 'vhd', type: 'dynamic', sizeBytes: MiB });
+    await expect(d.write(MiB - 1, Buffer.alloc(2))).rejects.toMatchObject({ code: 'OUT_OF_RANGE' });
+    await expect(d.read(-1, 1)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await d.close();
+    await expect(d.write(0, Buffer.alloc(1))).rejects.toMatchObject({ code: 'CLOSED' });
+    await expect(
+      createDisk(p('bad.vhd'), { format: 'vhd', type: 'dynamic', sizeBytes: 1000 }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(
+      createDisk(p('bad2.vhdx'), { format: 'vhdx', type: 'dynamic', sizeBytes: MiB, blockSize: 4096 }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(openDisk(p('args.vhd') + '.missing')).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});

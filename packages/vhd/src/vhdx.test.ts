@@ -104,7 +104,7 @@ describe('VHDX log', () => {
     const top = (await openChain(path, true)) as VhdxLayer;
     const batOffset = top.regions.bat.offset;
     const batPage = readFileSync(path).subarray(batOffset, batOffset + 4096);
-    await top.writePendingLogForTest([[batOffset, Buffer.from(batPage)]]);
+    await top.writeUnappliedLogEntry([[batOffset, Buffer.from(batPage)]]);
     await top.file.write(batOffset, Buffer.alloc(4096));
     await top.file.sync();
     await top.file.close();

@@ -931,8 +931,11 @@ export class VhdxLayer extends Layer {
     }
   }
 
-  /** Writes a log entry and leaves it unapplied, as a crash between logging and applying would. */
-  async writePendingLogForTest(pages: [number, Buffer][]): Promise<void> {
+  /**
+   * Writes a log entry naming `pages` and sets LogGuid without applying it: the state a crash between
+   * logging and applying leaves. Recovery tests and tooling use it; disk writes never do.
+   */
+  async writeUnappliedLogEntry(pages: [number, Buffer][]): Promise<void> {
     const guid = randomGuid();
     const entry = buildLogEntry(guid, 1n, 0, pages, this.file.size, this.file.size);
     await this.writeLog(0, entry);
