@@ -1,3 +1,5 @@
+export { ChannelEnd, type ChannelEndOptions, type Packet, PacketType } from './channel.js';
+export { type GuestChannel, type OpenOptions, VmbusClient, type VmbusClientOptions } from './client.js';
 export {
   CLIENT_VERSIONS,
   type ClientCoreOptions,
@@ -14,6 +16,7 @@ export {
   rangePageCount,
 } from './gpadl.js';
 export { GpadlView, type GuestRange, type HostRingMemory, ringMemoryFromGpadl } from './gpadl-view.js';
+export { type HostedDevice, VmbusServer, type VmbusServerOptions } from './server.js';
 export {
   type ChannelState,
   type CloseReason,
@@ -25,6 +28,14 @@ export {
   type ServerCoreStats,
   VmbusServerCore,
 } from './server-core.js';
+export {
+  type ClientTransport,
+  connectThreadTransport,
+  createThreadTransport,
+  MAX_THREAD_RELID,
+  type ServerTransport,
+  type ThreadTransportHandle,
+} from './transport.js';
 export {
   type ChannelMessage,
   ChannelStatus,
