@@ -38,6 +38,26 @@ export type InterruptHandler = (vector: number, vp: GuestVp) => void;
 /** The guest's TSC runs at 1 GHz (host monotonic nanoseconds). */
 export const GUEST_TSC_FREQUENCY = 1_000_000_000;
 
+/**
+ * Atomics.waitAsync that keeps the thread's event loop alive while it waits: a pending waitAsync
+ * alone holds no reference, so a VP thread with nothing else to do would exit mid-halt.
+ */
+export async function waitAlive(
+  array: Int32Array,
+  index: number,
+  value: number,
+  timeoutMs?: number,
+): Promise<void> {
+  const w = Atomics.waitAsync(array, index, value, timeoutMs);
+  if (!w.async) return;
+  const keep = setInterval(() => undefined, 1 << 30);
+  try {
+    await w.value;
+  } finally {
+    clearInterval(keep);
+  }
+}
+
 export function encodeInput(
   callCode: number,
   opts: { fast?: boolean; repCount?: number; repStart?: number; varHeader?: number } = {},
@@ -377,8 +397,7 @@ export class GuestVp {
     Atomics.notify(c, VpControl.schedSafePoints >> 2);
     while (Atomics.load(c, VpControl.schedHold >> 2) !== 0) {
       Atomics.store(c, VpControl.schedParked >> 2, 1);
-      const w = Atomics.waitAsync(c, VpControl.schedHold >> 2, Atomics.load(c, VpControl.schedHold >> 2));
-      if (w.async) await w.value;
+      await waitAlive(c, VpControl.schedHold >> 2, Atomics.load(c, VpControl.schedHold >> 2));
     }
     Atomics.store(c, VpControl.schedParked >> 2, 0);
   }
@@ -395,8 +414,7 @@ export class GuestVp {
       const seen = Atomics.load(c, bellIndex);
       if (this.pollInterrupts() > 0) break;
       Atomics.store(c, VpControl.runState >> 2, VpRunState.Halted);
-      const w = Atomics.waitAsync(c, bellIndex, seen);
-      if (w.async) await w.value;
+      await waitAlive(c, bellIndex, seen);
       if (Atomics.load(c, VpControl.runState >> 2) === VpRunState.Deleted) return;
     }
     Atomics.compareExchange(c, VpControl.runState >> 2, VpRunState.Halted, VpRunState.Running);
@@ -413,8 +431,7 @@ export class GuestVp {
       if (this.pollInterrupts() > 0) return true;
       const left = until - performance.now();
       if (left <= 0) return false;
-      const w = Atomics.waitAsync(c, bellIndex, seen, left);
-      if (w.async) await w.value;
+      await waitAlive(c, bellIndex, seen, left);
     }
   }
 

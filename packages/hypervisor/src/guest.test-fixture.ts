@@ -46,6 +46,8 @@ export async function main(vp: GuestVp): Promise<void> {
         stimerReserved: outcome(() => vp.wrmsr(HvMsr.Stimer0Config, 1n << 14n)),
         sintLowVector: outcome(() => vp.wrmsr(HvMsr.Sint0 + 2, 0x05n)),
         x2apicEoiNonZero: outcome(() => vp.wrmsr(0x80b, 1n)),
+        postUnconnected: outcome(() => vp.postMessage(0x50, 1, new Uint8Array(4))),
+        signalUnconnected: outcome(() => vp.signalEvent(0x60, 0)),
         cpuidVendor: vp.cpuid(0x4000_0000),
         cpuidInterface: vp.cpuid(0x4000_0001).eax,
         cpuidPrivileges: vp.cpuid(0x4000_0003),
@@ -54,6 +56,7 @@ export async function main(vp: GuestVp): Promise<void> {
     }
     case 'memory': {
       enableHypercalls(vp);
+      const before = vp.readU32(0x5000);
       vp.writeU32(0x5000, 0xc0ffee);
       const faults: Record<string, unknown> = {};
       for (const [name, gpa] of [
@@ -67,7 +70,7 @@ export async function main(vp: GuestVp): Promise<void> {
           faults[name] = (e as { code?: string }).code;
         }
       }
-      report({ own: vp.readU32(0x5000), other: vp.readU32(0x6000), faults });
+      report({ before, own: vp.readU32(0x5000), faults });
       return;
     }
     case 'synic': {

@@ -55,5 +55,11 @@ export function waitGuest(
       (e) => e.type === 'guest' && e.partitionId === partitionId && match(e.data as Record<string, unknown>),
       timeoutMs,
     )
-    .then((e) => (e as { data: Record<string, unknown> }).data);
+    .then((e) => (e as { data: Record<string, unknown> }).data)
+    .catch((error: unknown) => {
+      const seen = hv.events.filter((e) => 'partitionId' in e && e.partitionId === partitionId);
+      throw new Error(
+        `${String(error)}; events of partition ${partitionId}: ${JSON.stringify(seen, (_, v) => (typeof v === 'bigint' ? `${v}n` : v))}`,
+      );
+    });
 }

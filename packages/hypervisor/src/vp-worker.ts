@@ -1,7 +1,7 @@
 // Entry of a child partition's VP thread: waits until the VP runs (the BSP at once, an AP after
 // INIT/SIPI or StartVirtualProcessor), then imports the partition's guest image and calls main(vp).
 import { workerData } from 'node:worker_threads';
-import { GuestVp, type VpHandle } from './guest-vp.js';
+import { GuestVp, type VpHandle, waitAlive } from './guest-vp.js';
 import { VpControl, VpRunState } from './layout.js';
 
 interface VpBoot {
@@ -16,8 +16,7 @@ const ctl = new Int32Array(handle.control);
 while (Atomics.load(ctl, VpControl.runState >> 2) === VpRunState.WaitForSipi) {
   const seen = Atomics.load(ctl, VpControl.doorbell >> 2);
   if (Atomics.load(ctl, VpControl.runState >> 2) !== VpRunState.WaitForSipi) break;
-  const w = Atomics.waitAsync(ctl, VpControl.doorbell >> 2, seen);
-  if (w.async) await w.value;
+  await waitAlive(ctl, VpControl.doorbell >> 2, seen);
 }
 if (Atomics.load(ctl, VpControl.runState >> 2) !== VpRunState.Deleted) {
   const guest = (await import(image)) as { main?: (vp: GuestVp) => unknown };
