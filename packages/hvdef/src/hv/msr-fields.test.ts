@@ -24,7 +24,9 @@ import {
   GuestOsVendor,
   HV_MAX_GPA_PAGE_NUMBER,
   HV_SYNIC_FIRST_VALID_VECTOR,
+  HV_VP_ASSIST_NO_EOI_REQUIRED,
   type StimerConfig,
+  VpAssistPageLayout,
 } from './msr-fields.js';
 
 const u64 = fc.bigInt({ min: 0n, max: 0xffff_ffff_ffff_ffffn });
@@ -260,5 +262,16 @@ describe('STIME_UNHALTED_TIMER_CONFIG and CRASH_CTL', () => {
     expect(() =>
       encodeCrashCtl({ crashNotify: false, crashMessage: false, noCrashDump: false, preOsId: 8 }),
     ).toThrow(HvFieldRangeError);
+  });
+});
+
+describe('VP assist page (spec 4.4)', () => {
+  it('pins the ApicAssist word and the time-unhalted flag', () => {
+    expect(VpAssistPageLayout).toEqual({
+      apicAssist: 0,
+      syntheticTimeUnhaltedTimerExpired: 0x38,
+      size: 4096,
+    });
+    expect(HV_VP_ASSIST_NO_EOI_REQUIRED).toBe(1);
   });
 });

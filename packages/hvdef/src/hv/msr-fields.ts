@@ -259,3 +259,20 @@ export function decodeCrashCtl(v: bigint): CrashCtl & { otherBits: bigint } {
     otherBits: u & ((1n << 58n) - 1n),
   };
 }
+
+// --- VP assist page (VP_ASSIST_PAGE MSR 0x40000073) ------------------------------------------------
+
+/** The parts of the VP assist page a basic model uses (the page is 4096 bytes). */
+export const VpAssistPageLayout = {
+  /** u32; bit 0 NoEoiRequired (EOI assist). */
+  apicAssist: 0,
+  /** u8; set when the synthetic time-unhalted timer expires. */
+  syntheticTimeUnhaltedTimerExpired: 0x38,
+  size: 4096,
+} as const;
+
+/**
+ * ApicAssist bit 0: the hypervisor may set it when injecting an edge interrupt with no lower-priority
+ * interrupt pending; the guest test-and-clears it and skips the EOI write if it was set.
+ */
+export const HV_VP_ASSIST_NO_EOI_REQUIRED = 0x1;
