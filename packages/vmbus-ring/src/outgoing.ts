@@ -163,7 +163,7 @@ export class OutgoingRing {
    * returned) are free, the timeout passes, or the ring turns out corrupt. Publishes any open batch
    * first, sets pending_send_sz so the reader signals once that much is free, and sleeps on the
    * owner's doorbell word (which the owner's signal handler must bump and notify). Without a
-   * doorbell it re-checks every millisecond.
+   * doorbell it re-checks every millisecond. A size that can never fit returns TimedOut at once.
    */
   waitForSpace(bytes: number, timeoutMs: number): WaitStatus {
     if (this.#error !== undefined) return WaitStatus.Corrupt;

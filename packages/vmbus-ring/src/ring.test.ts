@@ -559,3 +559,24 @@ describe('ring memory validation', () => {
     expect((r as RingMemoryError).code).toBe(RingMemoryErrorCode.BadIndex);
   });
 });
+
+describe('waiting', () => {
+  test('waits time out with a result when nothing happens, and return at once when the condition holds', () => {
+    const mem = contiguous(1);
+    const doorbells = new Int32Array(new SharedArrayBuffer(8));
+    const out = OutgoingRing.open(mem, { signal: () => {}, doorbell: doorbells, doorbellIndex: 1 });
+    const inc = IncomingRing.open(mem, { signal: () => {}, doorbell: doorbells, doorbellIndex: 0 });
+    if (out instanceof RingMemoryError || inc instanceof RingMemoryError) throw new Error('open failed');
+    expect(inc.waitForData(20)).toBe(WaitStatus.TimedOut);
+    expect(out.waitForSpace(64, 0)).toBe(WaitStatus.Ready);
+    expect(out.waitForSpace(PAGE, 0)).toBe(WaitStatus.TimedOut);
+    out.tryWriteInband(payload(8, 0));
+    expect(inc.waitForData(20)).toBe(WaitStatus.Ready);
+    // An open batch is published before the writer parks, so the reader can make room.
+    out.beginBatch();
+    out.tryWriteInband(payload(8, 1));
+    expect(out.waitForSpace(PAGE - 8, 10)).toBe(WaitStatus.TimedOut);
+    expect(inc.bytesToRead()).toBe(2 * inbandPacketSize(8));
+    out.endBatch();
+  });
+});
