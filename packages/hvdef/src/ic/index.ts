@@ -1,1 +1,12 @@
-export {};
+export * from './fcopy.js';
+export * from './guids.js';
+export * from './header.js';
+export * from './heartbeat.js';
+export * from './kvp.js';
+export * from './negotiate.js';
+export * from './pipe.js';
+export * from './shutdown.js';
+export * from './timeouts.js';
+export * from './timesync.js';
+export { decodeUtf16z, encodeUtf16z } from './utf16.js';
+export * from './vss.js';
