@@ -116,7 +116,7 @@ async function probe(path: string, readOnly: boolean): Promise<void> {
 
 let run = 0;
 describe('fuzzed structures', () => {
-  for (const kind of ['flips', 'truncation'] as const) {
+  for (const kind of ['flips', 'smash', 'truncation'] as const) {
     it(`${kind}: typed error or consistent open, file never modified`, async () => {
       for (const base of bases) {
         const size = statSync(base.path).size;
@@ -125,7 +125,19 @@ describe('fuzzed structures', () => {
           at: fc.nat(),
           xor: fc.integer({ min: 1, max: 255 }),
         });
-        const arb = kind === 'flips' ? fc.array(flip, { minLength: 1, maxLength: 4 }) : fc.nat(size - 1);
+        // smash: whole structures (often both copies of one) overwritten with random bytes.
+        const smash = fc.record({
+          region: fc.nat(base.regions.length - 1),
+          at: fc.constant(-1),
+          xor: fc.nat(255),
+        });
+        const arb =
+          kind === 'truncation'
+            ? fc.nat(size - 1)
+            : fc.array(kind === 'flips' ? flip : smash, {
+                minLength: 1,
+                maxLength: kind === 'flips' ? 6 : 3,
+              });
         await fc.assert(
           fc.asyncProperty(arb, fc.boolean(), async (m, readOnly) => {
             if (base.readOnlyOnly) readOnly = true;
@@ -137,6 +149,10 @@ describe('fuzzed structures', () => {
               const bytes = readFileSync(path);
               for (const f of m) {
                 const [s, e] = base.regions[f.region]!;
+                if (f.at < 0) {
+                  writeSync(fd, pattern(e - s, f.xor + 1), 0, e - s, s);
+                  continue;
+                }
                 const pos = s + (f.at % (e - s));
                 writeSync(fd, Buffer.from([bytes[pos]! ^ f.xor]), 0, 1, pos);
               }
@@ -146,7 +162,7 @@ describe('fuzzed structures', () => {
             await probe(path, readOnly);
             expect(readFileSync(path).equals(before)).toBe(true);
           }),
-          { numRuns: 30 },
+          { numRuns: 25 },
         );
       }
     });
