@@ -28,9 +28,14 @@ export function gpaRangesSize(ranges: readonly GpaRange[]): number {
     ) {
       return -1;
     }
+    for (let j = 0; j < r.pfns.length; j++) if (!isU64(r.pfns[j]!)) return -1;
     size += 8 + 8 * r.pfns.length;
   }
   return size;
+}
+
+function isU64(n: number | bigint): boolean {
+  return typeof n === 'bigint' ? n >= 0n && n <= 0xffff_ffff_ffff_ffffn : Number.isSafeInteger(n) && n >= 0;
 }
 
 function isU32(n: number): boolean {

@@ -244,6 +244,47 @@ export class OutgoingRing {
     const map = this.#map;
     const size = this.#size;
     const start = this.#next;
+    if (ranges === null && map.base >= 0 && start + total <= size) {
+      // Common case: an in-band or completion packet that does not wrap, in contiguous pages.
+      const a = map.base + start;
+      const dv = map.dv;
+      dv.setUint32(a, type | (2 << 16), true);
+      dv.setUint32(a + 4, (len >>> 3) | (flags << 16), true);
+      dv.setUint32(a + 8, tidLo, true);
+      dv.setUint32(a + 12, tidHi, true);
+      if (payloadLength > 0) map.write(start + DESCRIPTOR_SIZE, payload, 0, payloadLength);
+      const u8 = map.u8;
+      for (let i = a + DESCRIPTOR_SIZE + payloadLength; i < a + len; i++) u8[i] = 0;
+      dv.setUint32(a + len, 0, true);
+      dv.setUint32(a + len + 4, start, true);
+      this.#next = start + total === size ? 0 : start + total;
+    } else {
+      this.#writeSlow(start, type, flags, tidLo, tidHi, ranges, header, len, payload);
+    }
+
+    if (this.#pendingSet) {
+      Atomics.store(this.#ctl, CTL_PENDING_SEND_SIZE, 0);
+      this.#pendingSet = false;
+    }
+    if (this.#batch === 0) this.#commit();
+    return WriteStatus.Ok;
+  }
+
+  /** Any packet, any layout: word by word through the page map, wrapping at D. */
+  #writeSlow(
+    start: number,
+    type: number,
+    flags: number,
+    tidLo: number,
+    tidHi: number,
+    ranges: readonly GpaRange[] | null,
+    header: number,
+    len: number,
+    payload: Uint8Array,
+  ): void {
+    const map = this.#map;
+    const size = this.#size;
+    const payloadLength = payload.length;
     // Descriptor: type | offset8 | len8 | flags, then the transaction id.
     map.setWord(start, type | ((header >>> 3) << 16), (len >>> 3) | (flags << 16));
     let d = advance(start, 8, size);
@@ -281,13 +322,6 @@ export class OutgoingRing {
     // Trailer: the packet's start offset in the high half.
     map.setWord(d, 0, start);
     this.#next = advance(d, 8, size);
-
-    if (this.#pendingSet) {
-      Atomics.store(this.#ctl, CTL_PENDING_SEND_SIZE, 0);
-      this.#pendingSet = false;
-    }
-    if (this.#batch === 0) this.#commit();
-    return WriteStatus.Ok;
   }
 
   /** Publishes the write index, then signals iff the ring was empty before and interrupts are unmasked. */

@@ -102,6 +102,12 @@ describe('wire layout', () => {
     expect(out.tryWriteGpaDirect([{ byteCount: 5000, byteOffset: 0, pfns: [1] }], payload(8, 0), 1)).toBe(
       WriteStatus.Invalid,
     );
+    expect(out.tryWriteGpaDirect([{ byteCount: 8, byteOffset: 0, pfns: [-1] }], payload(8, 0), 1)).toBe(
+      WriteStatus.Invalid,
+    );
+    expect(
+      out.tryWriteGpaDirect([{ byteCount: 8, byteOffset: 0, pfns: [1n << 64n] }], payload(8, 0), 1),
+    ).toBe(WriteStatus.Invalid);
     expect(out.tryWriteInband(payload(8, 0), -1)).toBe(WriteStatus.Invalid);
     expect(out.tryWriteInband(payload(8, 0), 1.5)).toBe(WriteStatus.Invalid);
     expect(out.tryWriteInband(payload(8, 0), 1n << 64n)).toBe(WriteStatus.Invalid);
