@@ -187,8 +187,10 @@ export class IncomingRing {
     } else if (type !== TYPE_INBAND && type !== TYPE_COMPLETION) {
       return this.#corrupt(RingCorruptCode.BadDescriptorType, `packet type ${type} at ${r}`, r);
     }
+    // Unwrapped packets in contiguous pages (the usual case) need no page lookups.
+    const direct = map.base >= 0 && r + len + TRAILER_SIZE <= size;
     if (this.#checkTrailer) {
-      const trailerStart = dv.getUint32(map.addr(advance(r, len, size)) + 4, true);
+      const trailerStart = dv.getUint32((direct ? a + len : map.addr(advance(r, len, size))) + 4, true);
       if (trailerStart !== r) {
         return this.#corrupt(
           RingCorruptCode.BadTrailer,
@@ -197,7 +199,7 @@ export class IncomingRing {
         );
       }
     }
-    a = map.addr(advance(r, 8, size));
+    a = direct ? a + 8 : map.addr(advance(r, 8, size));
     const p = this.packet;
     p.type = type;
     p.flags = flags;
