@@ -95,6 +95,30 @@ describe('ring arithmetic (spec 1.2, 1.3)', () => {
     expect(bytes).toEqual(hex('00 00 00 00 e8 0f 00 00'));
   });
 
+  it('TV3: the wrapped packet lands in two pieces and its trailer at data offset 8', () => {
+    const data = new Uint8Array(4096);
+    const packet = new Uint8Array(40);
+    const pv = new DataView(packet.buffer);
+    pv.setUint16(0, 6, true);
+    pv.setUint16(2, 2, true);
+    pv.setUint16(4, 4, true);
+    pv.setUint16(6, 1, true);
+    pv.setBigUint64(8, 0x1122334455667788n, true);
+    for (let i = 0; i < 16; i++) packet[16 + i] = i;
+    pv.setBigUint64(32, ringTrailerValue(4072), true);
+    // Plain modular addressing, as the spec describes it.
+    let at = 4072;
+    for (const b of packet) {
+      data[at] = b;
+      at = ringAdvance(at, 1, 4096);
+    }
+    expect(at).toBe(16);
+    expect(data.subarray(4072, 4096)).toEqual(packet.subarray(0, 24));
+    expect(data.subarray(0, 16)).toEqual(packet.subarray(24, 40));
+    expect(data.subarray(8, 16)).toEqual(hex('00 00 00 00 e8 0f 00 00'));
+    expect(ringBytesToRead(16, 4072, 4096)).toBe(40);
+  });
+
   it('TV4: the full rule refuses 4096 into an empty 4096-byte ring, accepts 4088', () => {
     const free = ringBytesToWrite(0, 0, 4096);
     // Linux: refuse when free <= total.
