@@ -119,10 +119,19 @@ export class ChannelEnd {
 
   /** Sends a request with a fresh transaction id and resolves with the peer's completion. */
   request(payload: Uint8Array): Promise<Packet> {
+    return this.#request((tid) => this.send(payload, tid, true));
+  }
+
+  /** Sends a GPA-direct request naming guest memory and resolves with the peer's completion. */
+  requestGpaDirect(ranges: readonly GpaRange[], payload: Uint8Array): Promise<Packet> {
+    return this.#request((tid) => this.sendGpaDirect(ranges, payload, tid));
+  }
+
+  #request(send: (tid: bigint) => Promise<boolean>): Promise<Packet> {
     const tid = this.#nextTid++;
     return new Promise<Packet>((resolve, reject) => {
       this.#pending.set(tid, { resolve, reject });
-      this.send(payload, tid, true).then(
+      send(tid).then(
         (written) => {
           if (written) return;
           this.#pending.delete(tid);

@@ -17,7 +17,7 @@ export interface VmbusClientOptions {
   /** Versions to try, newest first. */
   readonly versions?: readonly number[];
   onError?(error: VmbusError): void;
-  /** The host rescinded a channel (after the client has closed it and released the relid). */
+  /** The host rescinded a channel. Called first; the client then closes it, tears down its GPADL and releases the relid. */
   onRescind?(relid: number): void;
 }
 
@@ -208,6 +208,7 @@ export class VmbusClient {
   }
 
   async #rescinded(relid: number): Promise<void> {
+    this.#opts.onRescind?.(relid);
     const state = this.#open.get(relid);
     this.#open.delete(relid);
     // Fail an open still waiting for its result.
@@ -219,6 +220,5 @@ export class VmbusClient {
       await this.#teardown(relid, state.gpadl);
     }
     this.core.releaseRelid(relid);
-    this.#opts.onRescind?.(relid);
   }
 }

@@ -4,7 +4,7 @@
 import { IncomingRing, OutgoingRing, RingMemoryError } from '@viridian/vmbus-ring';
 import { ChannelEnd } from './channel.js';
 import { VmbusError, VmbusErrorCode } from './errors.js';
-import { ringMemoryFromGpadl } from './gpadl-view.js';
+import { GpadlView, type GuestRange, ringMemoryFromGpadl } from './gpadl-view.js';
 import {
   type CloseReason,
   type OfferSpec,
@@ -63,6 +63,14 @@ export class VmbusServer {
   removeDevice(relid: number): void {
     this.core.rescind(relid);
     this.#devices.delete(relid);
+  }
+
+  /**
+   * Bounds-checked access to guest memory named by a GPA-direct packet's ranges (or any ranges the
+   * guest supplied): every page must lie inside the guest's memory.
+   */
+  gpaView(ranges: readonly GuestRange[]): GpadlView | VmbusError {
+    return GpadlView.create(this.#memory, ranges);
   }
 
   /** The open channel of `relid`, if any. */
