@@ -83,3 +83,27 @@ describe('transport constants (spec 5)', () => {
     expect(isValidMonitorId(-1)).toBe(false);
   });
 });
+
+describe('agreement with the hypervisor area', () => {
+  it("VMBus's monitor page view matches the hypervisor's monitor page layout", async () => {
+    const hv = await import('../hv/index.js');
+    const layout = (hv as Record<string, unknown>)['HvMonitorPageLayout'] as
+      | Record<string, number>
+      | undefined;
+    expect(layout).toBeDefined();
+    expect(layout).toMatchObject({
+      triggerState: VmbusMonitorPage.triggerState,
+      triggerGroups: VmbusMonitorPage.triggerGroups,
+      triggerGroupSize: VmbusMonitorTriggerGroup.size,
+      triggerGroupPending: VmbusMonitorTriggerGroup.pending,
+      triggerGroupArmed: VmbusMonitorTriggerGroup.armed,
+      nextCheckTime: VmbusMonitorPage.nextCheckTime,
+      latency: VmbusMonitorPage.latency,
+      parameters: VmbusMonitorPage.parameters,
+      parameterSize: VmbusMonitorParameter.size,
+      parameterConnectionId: VmbusMonitorParameter.connectionId,
+      parameterFlagNumber: VmbusMonitorParameter.flagNumber,
+      size: VmbusMonitorPage.size,
+    });
+  });
+});
