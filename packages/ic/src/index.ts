@@ -11,6 +11,16 @@ export {
   type IcReply,
   type NegotiationOutcome,
 } from './core/host-endpoint.js';
+export type { IcChannel } from './device/channel.js';
+export {
+  IC_DEVICES,
+  IC_NAMES,
+  type IcDeviceDeclaration,
+  type IcName,
+  icByInterfaceId,
+} from './device/devices.js';
+export { IcGuest, type IcGuestOptions } from './device/ic-guest.js';
+export { type IcChannelStatus, IcHost, type IcHostOptions } from './device/ic-host.js';
 export { HeartbeatGuest, type HeartbeatGuestOptions } from './heartbeat/guest.js';
 export {
   HeartbeatHost,
