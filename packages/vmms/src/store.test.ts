@@ -63,7 +63,7 @@ test('kill -9 at random moments during writes leaves every VM as before or after
   const fixture = join(here, 'store-writer.test-fixture.ts');
   const committed = new Map<string, number>();
   const begun = new Map<string, number>();
-  for (let run = 0; run < 10; run++) {
+  for (let run = 0; run < 6; run++) {
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', '--conditions=@viridian/source', fixture, dir],

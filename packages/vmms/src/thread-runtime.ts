@@ -30,7 +30,7 @@ export class ThreadRuntime implements VmRuntime {
     this.#options = {
       bootTimeoutMs: options.bootTimeoutMs ?? 30_000,
       safePointTimeoutMs: options.safePointTimeoutMs ?? 10_000,
-      heartbeatLostMs: options.heartbeatLostMs ?? 2_000,
+      heartbeatLostMs: options.heartbeatLostMs ?? 5_000,
     };
   }
 
