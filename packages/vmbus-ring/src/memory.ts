@@ -12,6 +12,9 @@ export interface RingMemory {
   readonly pages: readonly number[];
 }
 
+/** Largest distance from a ring's lowest to the end of its highest page (32-bit word indices). */
+const MAX_RING_SPAN = 0x8000_0000;
+
 /** Largest data area accepted: keeps every index a u32 and every address a small integer. */
 export const MAX_RING_DATA_SIZE = 0x4000_0000;
 
@@ -49,15 +52,23 @@ export class RingMap {
   /** Address of each data page. */
   readonly pageAddr: Float64Array;
 
-  private constructor(buffer: SharedArrayBuffer, pages: readonly number[], contiguous: boolean) {
-    this.u8 = new Uint8Array(buffer);
-    this.i32 = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
-    this.dv = new DataView(buffer);
+  private constructor(
+    buffer: SharedArrayBuffer,
+    pages: readonly number[],
+    contiguous: boolean,
+    low: number,
+    span: number,
+  ) {
+    // Views cover only the span holding the ring's pages, so addresses stay small integers even
+    // in a partition buffer larger than one typed array can index.
+    this.u8 = new Uint8Array(buffer, low, span);
+    this.i32 = new Int32Array(buffer, low, span >>> 2);
+    this.dv = new DataView(buffer, low, span);
     this.control = new Int32Array(buffer, pages[0]!, CTL_WORDS);
     this.dataSize = (pages.length - 1) * PAGE_SIZE;
     this.pageAddr = new Float64Array(pages.length - 1);
-    for (let i = 1; i < pages.length; i++) this.pageAddr[i - 1] = pages[i]!;
-    this.base = contiguous ? pages[1]! : -1;
+    for (let i = 1; i < pages.length; i++) this.pageAddr[i - 1] = pages[i]! - low;
+    this.base = contiguous ? pages[1]! - low : -1;
   }
 
   /** Validates `memory` as hostile input: every page in range and aligned, no page twice. */
@@ -107,7 +118,20 @@ export class RingMap {
       seen.add(p);
       if (i >= 2 && p !== (pages[1] as number) + (i - 1) * PAGE_SIZE) contiguous = false;
     }
-    return new RingMap(buffer, pages, contiguous);
+    let low = Number.POSITIVE_INFINITY;
+    let high = 0;
+    for (const p of seen) {
+      if (p < low) low = p;
+      if (p > high) high = p;
+    }
+    const span = high + PAGE_SIZE - low;
+    if (span > MAX_RING_SPAN) {
+      return new RingMemoryError(
+        RingMemoryErrorCode.TooLarge,
+        `ring pages spread over ${span} bytes; at most ${MAX_RING_SPAN} are supported`,
+      );
+    }
+    return new RingMap(buffer, pages, contiguous, low, span);
   }
 
   /** Buffer address of data offset `d` (0 <= d < D). */
@@ -184,7 +208,7 @@ export class RingMap {
   ): void {
     const u = user.byteOffset + userOff;
     let i = 0;
-    if (((a | u) & 3) === 0) {
+    if (((a | u) & 3) === 0 && u < 0x8000_0000) {
       const buffer = user.buffer;
       if (buffer !== this.#userBuffer) {
         this.#userBuffer = buffer;

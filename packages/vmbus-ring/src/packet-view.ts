@@ -40,12 +40,15 @@ export class PacketView {
     this.#map = map;
   }
 
-  /** The whole partition buffer; with `payloadAddress()` it allows decoding without a copy. */
+  /**
+   * A view over the part of the partition buffer that holds this ring's pages; with
+   * `payloadAddress()` (an index into it) it allows decoding without a copy.
+   */
   get bytes(): Uint8Array {
     return this.#map.u8;
   }
 
-  /** The same buffer as a DataView (little-endian accessors). */
+  /** The same span as a DataView (little-endian accessors), indexed like `bytes`. */
   get dataView(): DataView {
     return this.#map.dv;
   }
@@ -64,7 +67,7 @@ export class PacketView {
   }
 
   /**
-   * Buffer address of the payload when it lies in one unbroken run of the buffer (it does not wrap
+   * Index into `bytes` of the payload when it lies in one unbroken run of the buffer (it does not wrap
    * and does not cross into a non-adjacent page), else -1. Then `bytes[address .. address + payloadLength)`
    * is the payload.
    */

@@ -383,7 +383,8 @@ describe('non-contiguous pages', () => {
     out.tryWriteInband(payload(16, 1));
     inc.peek();
     const a = inc.packet.payloadAddress();
-    expect(a).toBe(mem.pages[1]! + PAGE - 48);
+    // Scattered pages run in reverse: the lowest is the last data page, where the views start.
+    expect(a).toBe(mem.pages[1]! - mem.pages[2]! + PAGE - 48);
     expect(inc.packet.bytes.subarray(a, a + 16)).toEqual(payload(16, 1));
     inc.advance();
     out.tryWriteInband(payload(64, 2)); // starts at PAGE - 24: the payload crosses into a scattered page
@@ -556,6 +557,22 @@ describe('ring memory validation', () => {
       }
     });
   }
+
+  test('a ring far into a large partition buffer, pages spread apart, works like any other', () => {
+    const buffer = new SharedArrayBuffer(64 * 1024 * 1024);
+    const top = buffer.byteLength - PAGE;
+    const mem: RingMemory = { buffer, pages: [top - 100 * PAGE, top, top - 7 * PAGE] };
+    const { out, inc } = open(mem);
+    const got = new Uint8Array(4096);
+    for (let len = 8; len <= 4000; len += 248) {
+      expect(out.tryWriteInband(payload(len, len), len)).toBe(WriteStatus.Ok);
+      expect(inc.readInto(got)).toBe(len);
+      expect(got.subarray(0, len)).toEqual(payload(len, len));
+    }
+    const ctl = new Int32Array(buffer, top - 100 * PAGE, 2);
+    expect(ctl[0]).toBeGreaterThan(0);
+    expect(ctl[1]).toBe(ctl[0]);
+  });
 
   test('indices already corrupt at open are refused', () => {
     const mem = contiguous(1);
