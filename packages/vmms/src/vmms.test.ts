@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
@@ -194,4 +194,21 @@ test('names are unique regardless of case, and hostile specs are refused with cl
     /memoryMB must be an integer/,
   );
   expect(() => vmms.start('nobody')).toThrow(expect.objectContaining({ code: 'NotFound' }));
+});
+
+test('a saved-state file of an unknown version fails the start naming both versions; the VM stays Saved', async () => {
+  const vm = vmms.create({ name: 'old', image: 'counter' });
+  await done(vmms.start('old'));
+  await done(vmms.save('old'));
+  const file = join(dir, 'saved', `${vm.id}.vrss`);
+  const bytes = readFileSync(file);
+  bytes.writeUInt32LE(2, 8);
+  writeFileSync(file, bytes);
+  const job = await done(vmms.start('old'));
+  expect(job.state).toBe(JobState.Failed);
+  expect(job.error).toMatchObject({ code: 'VersionMismatch' });
+  expect(job.error?.message).toMatch(/version 2 is not supported \(this host reads version 1\)/);
+  expect(vmms.get('old')).toMatchObject({ state: VmState.Saved, hasSavedState: true });
+  vmms.discardSavedState('old');
+  expect(vmms.get('old').state).toBe(VmState.Off);
 });
