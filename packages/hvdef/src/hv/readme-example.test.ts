@@ -1,4 +1,4 @@
-// The example of README-section.md, kept compiling and true.
+// The example of the README, kept compiling and true.
 import { describe, expect, it } from 'vitest';
 import {
   CHILD_DEFAULT_PRIVILEGES,
