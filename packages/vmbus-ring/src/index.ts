@@ -9,5 +9,5 @@ export { type GpaRange, gpaRangePageCount, gpaRangesSize } from './gpa.js';
 export { IncomingRing, type IncomingRingOptions, ReadStatus } from './incoming.js';
 export { contiguousRingMemory, MAX_RING_DATA_SIZE, type RingMemory } from './memory.js';
 export { type RingOptions, WaitStatus } from './options.js';
-export { inbandPacketSize, OutgoingRing, WriteStatus } from './outgoing.js';
+export { gpaDirectPacketSize, inbandPacketSize, OutgoingRing, WriteStatus } from './outgoing.js';
 export { type DecodedGpaRange, PacketView } from './packet-view.js';

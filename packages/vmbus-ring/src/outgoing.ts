@@ -43,6 +43,12 @@ export function inbandPacketSize(payloadLength: number): number {
   return DESCRIPTOR_SIZE + ((payloadLength + 7) & ~7) + TRAILER_SIZE;
 }
 
+/** Ring bytes a GPA-direct packet occupies, or -1 when `ranges` is empty or malformed. */
+export function gpaDirectPacketSize(ranges: readonly GpaRange[], payloadLength: number): number {
+  const rangeBytes = ranges.length === 0 ? -1 : gpaRangesSize(ranges);
+  return rangeBytes < 0 ? -1 : EXTENDED_HEADER_SIZE + rangeBytes + ((payloadLength + 7) & ~7) + TRAILER_SIZE;
+}
+
 /**
  * The writing end of one ring. Synchronous: packets go straight into shared memory; a full ring
  * is an ordinary result. The reader is signalled (through the owner's `signal`) only when the

@@ -4,7 +4,7 @@ import { RingCorruptCode, RingMemoryError, RingMemoryErrorCode } from './errors.
 import { IncomingRing, ReadStatus } from './incoming.js';
 import type { RingMemory } from './memory.js';
 import { WaitStatus } from './options.js';
-import { inbandPacketSize, OutgoingRing, WriteStatus } from './outgoing.js';
+import { gpaDirectPacketSize, inbandPacketSize, OutgoingRing, WriteStatus } from './outgoing.js';
 import {
   contiguous,
   control,
@@ -66,6 +66,8 @@ describe('wire layout', () => {
       { byteCount: 8, byteOffset: 0, pfns: [7n] },
     ];
     expect(out.tryWriteGpaDirect(ranges, payload(20, 1), 99)).toBe(WriteStatus.Ok);
+    expect(control(mem)[0]).toBe(gpaDirectPacketSize(ranges, 20));
+    expect(gpaDirectPacketSize([], 20)).toBe(-1);
     expect(out.tryWriteCompletion(0xffff_ffff_ffff_ffffn, payload(3, 2))).toBe(WriteStatus.Ok);
     expect(inc.peek()).toBe(ReadStatus.Packet);
     const p = inc.packet;
