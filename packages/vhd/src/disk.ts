@@ -49,6 +49,8 @@ export interface DiskInfo {
   allocatedBlocks: number;
   /** VHD unique id, or VHDX DataWriteGuid: what a child disk records to find this one. */
   identifier: string;
+  /** Stable id of the virtual disk for guests (VHDX Page 83 data, VHD unique id); kept by compact/resize. */
+  diskId: string;
   /** Parents, nearest first. */
   parentChain: ParentInfo[];
 }
@@ -188,6 +190,7 @@ class Disk implements VirtualDisk {
       totalBlocks: t.blockCount,
       allocatedBlocks: t.allocatedBlocks(),
       identifier: t.identity(),
+      diskId: t.diskId(),
       parentChain,
     };
   }
@@ -279,6 +282,7 @@ export async function openDisk(path: string, options: OpenOptions = {}): Promise
 /** Internal creation knobs used by compact/resize to keep a disk's identity. */
 export interface CreateInternals {
   identity?: Buffer;
+  diskId?: Buffer;
 }
 
 export async function createLayer(
@@ -320,6 +324,7 @@ export async function createLayer(
         ...(o.physicalSectorSize !== undefined ? { physicalSectorSize: o.physicalSectorSize } : {}),
         ...(parent ? { parent: { path: parent.file.path, layer: parent as VhdxLayer } } : {}),
         ...(internals.identity ? { dataWriteGuid: internals.identity } : {}),
+        ...(internals.diskId ? { page83: internals.diskId } : {}),
       });
     } else {
       throw new VhdOperationError('INVALID_ARGUMENT', `unknown format ${String(o.format)}`);

@@ -51,6 +51,8 @@ export abstract class Layer {
   abstract closeLayer(): Promise<void>;
   /** Identity text other disks use to refer to this one (VHD unique id / VHDX DataWriteGuid). */
   abstract identity(): string;
+  /** Stable id of the virtual disk itself (VHDX Page 83 data, VHD unique id), e.g. for SCSI VPD page 0x83. */
+  abstract diskId(): string;
   /** Called before the first write of a session (VHDX changes its write GUIDs there). */
   async beginWrite(): Promise<void> {}
 

@@ -69,6 +69,7 @@ async function rewrite(
   try {
     dst = await createLayer(tmp, createOptionsOf(src, { sizeBytes }), {
       identity: guidFromString(src.identity()),
+      ...(src.format === 'vhdx' ? { diskId: guidFromString(src.diskId()) } : {}),
     });
     await dst.beginWrite();
     const ss = src.sectorSize;

@@ -569,6 +569,10 @@ export class VhdLayer extends Layer {
     return guidToString(this.footer.uniqueId);
   }
 
+  diskId(): string {
+    return guidToString(this.footer.uniqueId);
+  }
+
   /** Where the parent may be, most specific first (W2ru, W2ku, MacX, then the header's name). */
   async parentCandidates(): Promise<string[]> {
     const h = this.header!;

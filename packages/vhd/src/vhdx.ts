@@ -452,6 +452,7 @@ export interface VhdxCreateOptions {
   physicalSectorSize?: number;
   parent?: { path: string; layer: VhdxLayer };
   dataWriteGuid?: Buffer;
+  page83?: Buffer;
 }
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
@@ -729,7 +730,7 @@ export class VhdxLayer extends Layer {
       virtualSize: o.sizeBytes,
       logicalSectorSize: lss,
       physicalSectorSize: pss,
-      page83: randomGuid(),
+      page83: o.page83 ?? randomGuid(),
       parentLocator: null,
     };
     const chunkRatio = (2 ** 23 * lss) / blockSize;
@@ -971,6 +972,11 @@ export class VhdxLayer extends Layer {
 
   identity(): string {
     return guidToString(this.header.dataWriteGuid);
+  }
+
+  diskId(): string {
+    // Page 83 data is optional in files from other writers; fall back to the data identity.
+    return this.params.page83 ? guidToString(this.params.page83) : this.identity();
   }
 
   async parentCandidates(): Promise<string[]> {
