@@ -54,6 +54,17 @@ interface Queued {
   reject(e: Error): void;
 }
 
+// Typed here so packages that compile this source with an ES2023 lib still typecheck.
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(
+      a: Int32Array,
+      i: number,
+      v: number,
+    ): { async: false } | { async: true; value: Promise<string> };
+  }
+).waitAsync;
+
 const INBAND = 0;
 const COMPLETION = 1;
 const GPA_DIRECT = 2;
@@ -338,7 +349,7 @@ export class ChannelEnd {
         this.#corrupt();
         break;
       }
-      const w = Atomics.waitAsync(db, i, seen);
+      const w = waitAsync(db, i, seen);
       if (w.async) await w.value;
     }
   }
