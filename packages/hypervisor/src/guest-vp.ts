@@ -38,6 +38,14 @@ export type InterruptHandler = (vector: number, vp: GuestVp) => void;
 /** The guest's TSC runs at 1 GHz (host monotonic nanoseconds). */
 export const GUEST_TSC_FREQUENCY = 1_000_000_000;
 
+// Typed locally so packages that compile these sources need no ES2024 lib.
+type WaitAsyncResult = { async: false; value: string } | { async: true; value: Promise<string> };
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(array: Int32Array, index: number, value: number, timeoutMs?: number): WaitAsyncResult;
+  }
+).waitAsync;
+
 /**
  * Atomics.waitAsync that keeps the thread's event loop alive while it waits: a pending waitAsync
  * alone holds no reference, so a VP thread with nothing else to do would exit mid-halt.
@@ -48,7 +56,7 @@ export async function waitAlive(
   value: number,
   timeoutMs?: number,
 ): Promise<void> {
-  const w = Atomics.waitAsync(array, index, value, timeoutMs);
+  const w = waitAsync(array, index, value, timeoutMs);
   if (!w.async) return;
   const keep = setInterval(() => undefined, 1 << 30);
   try {

@@ -1,7 +1,7 @@
 // Entry of the hypervisor thread. Runs a synchronous loop that waits on the hypervisor doorbell
 // (Atomics.wait, bounded by the next timer deadline), serves VP traps and fires timers, and
 // returns to the event loop every few milliseconds so worker events and host messages flow.
-import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { spawnWorker } from '@viridian/threads';
 import type { VpHandle } from './guest-vp.js';
 import { Kernel, type KernelOptions, nowNs } from './kernel/kernel.js';
@@ -10,6 +10,8 @@ import { HvBell, VpControl } from './layout.js';
 
 interface Boot {
   readonly bell: SharedArrayBuffer;
+  /** Host requests arrive here; never listened to, only drained with receiveMessageOnPort. */
+  readonly requests: MessagePort;
   readonly options: KernelOptions & { readonly hypervisorSpinIterations: number };
 }
 
@@ -60,6 +62,9 @@ function control(message: { type: string; id: number } & Record<string, unknown>
       port.postMessage({ type: 'reply', id: message.id, value: handleOf(vp) });
       break;
     }
+    case 'ping':
+      port.postMessage({ type: 'reply', id: message.id, value: true });
+      break;
     case 'stats': {
       const timers: Record<string, number[]> = {};
       for (const vp of kernel.allVps) {
@@ -97,13 +102,19 @@ function loop(): void {
   while (running) {
     const seen = Atomics.load(bell, HvBell.sequence);
     for (;;) {
-      const m = receiveMessageOnPort(port as never) as { message: never } | undefined;
+      const m = receiveMessageOnPort(boot.requests) as { message: never } | undefined;
       if (!m) break;
       control(m.message);
     }
     if (!running) break;
-    kernel.serviceTraps();
-    const next = kernel.runTimers();
+    let next = -1n;
+    try {
+      kernel.serviceTraps();
+      next = kernel.runTimers();
+    } catch (error) {
+      // Never let one bad state end the hypervisor thread: log it and keep serving.
+      kernel.internalError('hypervisor loop', error);
+    }
     const now = performance.now();
     if (now >= sliceEnd) break;
     if (Atomics.load(bell, HvBell.sequence) !== seen) continue;

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { spawnWorker } from '@viridian/threads';
 import { HypervisorError } from './faults.js';
 import type { VpHandle } from './guest-vp.js';
@@ -55,6 +55,7 @@ export class Hypervisor {
   private constructor(
     private readonly worker: Worker,
     private readonly bell: Int32Array,
+    private readonly requests: MessagePort,
     /** The root partition's id (1). */
     readonly rootPartitionId: bigint,
   ) {
@@ -71,18 +72,24 @@ export class Hypervisor {
       this.events.push(event);
       for (const l of this.listeners) l(event);
     });
-    worker.on('error', (error) => {
-      for (const p of this.pending.values()) p.reject(new HypervisorError('WORKER_FAILED', String(error)));
+    const fail = (why: string) => {
+      this.stopped = true;
+      for (const p of this.pending.values()) p.reject(new HypervisorError('WORKER_FAILED', why));
       this.pending.clear();
-    });
+    };
+    worker.on('error', (error) => fail(String(error)));
+    worker.on('exit', (code) => fail(`hypervisor thread exited (${code})`));
   }
 
   /** Starts the hypervisor thread; resolves once the root partition exists. */
   static async start(options: HypervisorOptions = {}): Promise<Hypervisor> {
     const bellBuffer = new SharedArrayBuffer(HV_BELL_BYTES);
+    const channel = new MessageChannel();
     const worker = spawnWorker(new URL('./hv-worker.js', import.meta.url), {
+      transferList: [channel.port2],
       workerData: {
         bell: bellBuffer,
+        requests: channel.port2,
         options: {
           rootMemoryBytes: options.rootMemoryBytes ?? 16 * 1024 * 1024,
           maxVpsPerPartition: options.maxVpsPerPartition ?? 64,
@@ -105,7 +112,7 @@ export class Hypervisor {
       worker.once('error', (e) => reject(new HypervisorError('WORKER_FAILED', String(e))));
     });
     const { rootPartitionId } = await ready;
-    return new Hypervisor(worker, new Int32Array(bellBuffer), rootPartitionId);
+    return new Hypervisor(worker, new Int32Array(bellBuffer), channel.port1, rootPartitionId);
   }
 
   private request<T>(type: string): Promise<T> {
@@ -113,7 +120,7 @@ export class Hypervisor {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ type, id });
+      this.requests.postMessage({ type, id });
       // The hypervisor thread sleeps on its doorbell: ring it so the request is seen at once.
       Atomics.add(this.bell, HvBell.sequence, 1);
       Atomics.notify(this.bell, HvBell.sequence);
@@ -126,6 +133,11 @@ export class Hypervisor {
    */
   attachRootVp(): Promise<VpHandle> {
     return this.request<VpHandle>('attach-root-vp');
+  }
+
+  /** A MessagePort request/response round trip through the hypervisor thread (health check). */
+  async ping(): Promise<void> {
+    await this.request('ping');
   }
 
   stats(): Promise<HypervisorStats> {
@@ -160,6 +172,7 @@ export class Hypervisor {
     if (this.stopped) return;
     await this.request('stop');
     this.stopped = true;
+    this.requests.close();
     const exited = once(this.worker, 'exit');
     await this.worker.terminate();
     await exited.catch(() => undefined);
