@@ -68,6 +68,11 @@ export interface VirtualDisk {
   /** Fills `buffer` from `offset` and returns it. */
   read<T extends Uint8Array>(offset: number, buffer: T): Promise<T>;
   write(offset: number, data: Uint8Array): Promise<void>;
+  /**
+   * Discards a range (SCSI UNMAP, block-device discard): afterwards it reads as zeros. Whole VHDX blocks
+   * become ZERO blocks without data (their space is returned by `compact`); other parts are written with zeros.
+   */
+  discard(offset: number, length: number): Promise<void>;
   /** Makes every completed write durable (and, for VHDX, commits allocation-table changes through the log). */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -160,6 +165,27 @@ class Disk implements VirtualDisk {
       if (end - ss > start) await this.top.readAt(end - ss, buf.subarray(buf.length - ss));
       buf.set(data, offset - start);
       await this.top.writeAt(start, buf);
+    });
+  }
+
+  async discard(offset: number, length: number): Promise<void> {
+    if (this.readOnly) throw new VhdOperationError('READ_ONLY', `${this.path} is open read-only`);
+    this.checkRange(offset, length);
+    const ss = this.sectorSize;
+    const start = Math.ceil(offset / ss) * ss;
+    const end = Math.max(start, Math.floor((offset + length) / ss) * ss);
+    // Unaligned edges are zero-filled through the ordinary write path.
+    if (start > offset) await this.write(offset, Buffer.alloc(Math.min(start, offset + length) - offset));
+    if (end < offset + length && end >= start && offset + length > start) {
+      await this.write(end, Buffer.alloc(offset + length - end));
+    }
+    if (end <= start) return;
+    await this.exclusive(async () => {
+      if (!this.writing) {
+        await this.top.beginWrite();
+        this.writing = true;
+      }
+      await this.top.discardAt(start, end - start);
     });
   }
 

@@ -135,6 +135,31 @@ export abstract class Layer {
     }
   }
 
+  /** Marks a whole block as reading zero without data (VHDX ZERO state); false if the format cannot. */
+  zeroBlock(_b: number): boolean {
+    return false;
+  }
+
+  /** Makes a sector-aligned range read as zeros, dropping whole blocks where the format allows. */
+  async discardAt(pos: number, length: number): Promise<void> {
+    let done = 0;
+    while (done < length) {
+      const at = pos + done;
+      const b = Math.floor(at / this.blockSize);
+      const inBlock = at - b * this.blockSize;
+      const n = Math.min(length - done, this.blockEnd(b) - at);
+      const state = this.blockState(b);
+      const alreadyZero = state === 'zero' || (state === 'absent' && !this.parent);
+      const whole = inBlock === 0 && n === this.blockEnd(b) - b * this.blockSize;
+      if (!alreadyZero && !(whole && this.zeroBlock(b))) {
+        for (let o = 0; o < n; o += 1024 * 1024) {
+          await this.writeAt(at + o, Buffer.alloc(Math.min(1024 * 1024, n - o)));
+        }
+      }
+      done += n;
+    }
+  }
+
   /** End of block `b` in virtual bytes (the last block may be short). */
   blockEnd(b: number): number {
     return Math.min((b + 1) * this.blockSize, this.sizeBytes);

@@ -232,3 +232,31 @@ describe('check', () => {
     expect((await readAll(path)).equals(expected)).toBe(true);
   });
 });
+
+describe.each([...kinds, ['vhd', 'differencing'], ['vhdx', 'differencing']] as const)(
+  'discard %s %s',
+  (format, type) => {
+    it('makes the range read zero (whole blocks dropped where the format allows), data around it kept', async () => {
+      let path: string;
+      let expected: Buffer;
+      if (type === 'differencing') {
+        const parent = await makeDisk(format, 'dynamic', 6 * MiB, [[0, pattern(6 * MiB, 35)]]);
+        path = p(`disc-${n++}.${format}`);
+        await (await createDisk(path, { format, type, parentPath: parent.path, blockSize: MiB })).close();
+        expected = Buffer.from(parent.expected);
+      } else {
+        ({ path, expected } = await makeDisk(format, type, 6 * MiB, [[0, pattern(6 * MiB, 36)]]));
+      }
+      const d = await openDisk(path);
+      const before = (await d.info()).allocatedBlocks;
+      await d.discard(MiB - 100, 3 * MiB + 300); // partial edges, blocks 1 and 2 whole, partial block 4
+      expected.fill(0, MiB - 100, 4 * MiB + 200);
+      expect((await d.read(0, 6 * MiB)).equals(expected)).toBe(true);
+      const after = (await d.info()).allocatedBlocks;
+      if (format === 'vhdx' && type !== 'fixed') expect(after).toBeLessThan(Math.max(before, 4));
+      await d.close();
+      expect((await readAll(path)).equals(expected)).toBe(true);
+      expect((await check(path)).issues).toEqual([]);
+    });
+  },
+);

@@ -862,6 +862,13 @@ export class VhdxLayer extends Layer {
     );
   }
 
+  override zeroBlock(b: number): boolean {
+    // A fixed disk keeps every block allocated; elsewhere ZERO reads as zeros and hides any parent.
+    if (this.type === 'fixed') return false;
+    this.setEntry(this.batIndex(b), VhdxBlockState.Zero, 0);
+    return true;
+  }
+
   async markPresent(b: number, first: number, count: number): Promise<void> {
     const chunk = Math.floor(b / this.chunkRatio);
     const bm = await this.bitmapBlock(chunk);
