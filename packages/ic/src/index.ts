@@ -21,6 +21,7 @@ export {
 } from './device/devices.js';
 export { IcGuest, type IcGuestOptions } from './device/ic-guest.js';
 export { type IcChannelStatus, IcHost, type IcHostOptions } from './device/ic-host.js';
+export { icChannel, icDevices, icDrivers } from './device/sdk.js';
 export { HeartbeatGuest, type HeartbeatGuestOptions } from './heartbeat/guest.js';
 export {
   HeartbeatHost,

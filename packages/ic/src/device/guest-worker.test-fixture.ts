@@ -1,11 +1,14 @@
 // A guest partition's IC side in its own thread, driven by the host test through messages.
 import { parentPort, workerData } from 'node:worker_threads';
-import { IC_NAMES, type IcName } from './devices.js';
+import { GuestBus, type ThreadTransportHandle } from '@viridian/device-sdk';
+import { IC_NAMES } from './devices.js';
 import { IcGuest } from './ic-guest.js';
-import { openRingChannel, type RingChannelHandle } from './ring-channel.test-fixture.js';
+import { icDrivers } from './sdk.js';
 
 interface Data {
-  readonly channels: Record<IcName, RingChannelHandle>;
+  readonly handle: ThreadTransportHandle;
+  /** The guest's memory (rings are allocated in it). */
+  readonly memory: SharedArrayBuffer;
   /** Reference time origin shared with the host (ms on the performance.timeOrigin + now scale). */
   readonly referenceOrigin: number;
   readonly drift: number;
@@ -41,7 +44,18 @@ const guest = new IcGuest({
   },
   onVssEvent: (e) => port.postMessage({ event: 'vss', e }),
 });
-for (const ic of IC_NAMES) guest.attach(ic, openRingChannel(data.channels[ic], 1));
+// Start the VMBus client and bind a VSC to each IC offer by interface GUID.
+let next = 64;
+const bus = new GuestBus({
+  memory: data.memory,
+  transport: data.handle,
+  allocatePages: (n) => {
+    next += n;
+    return next - n;
+  },
+});
+await bus.connect();
+for (const driver of icDrivers(guest)) await bus.bind(driver);
 
 type Command =
   | { id: number; cmd: 'app-state'; value: number }

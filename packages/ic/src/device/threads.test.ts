@@ -1,15 +1,17 @@
 import type { Worker } from 'node:worker_threads';
+import { DeviceHost } from '@viridian/device-sdk';
 import { spawnWorker } from '@viridian/threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HeartbeatReport } from '../heartbeat/host.js';
 import { filetimeToUnixMs } from '../timesync/time.js';
 import { IcStatus, KvpPool } from '../wire/defs.js';
-import { IC_NAMES, type IcName } from './devices.js';
+import { IC_NAMES } from './devices.js';
 import { IcHost } from './ic-host.js';
-import { createRingChannel, openRingChannel, type RingChannelHandle } from './ring-channel.test-fixture.js';
+import { icDevices } from './sdk.js';
 
 interface Vm {
   host: IcHost;
+  bus: DeviceHost;
   worker: Worker;
   events: { event: string; [k: string]: unknown }[];
   heartbeatChanges: HeartbeatReport[];
@@ -22,6 +24,7 @@ const vms: Vm[] = [];
 afterEach(async () => {
   for (const vm of vms.splice(0)) {
     vm.host.close();
+    vm.bus.close();
     await vm.worker.terminate();
   }
 });
@@ -34,14 +37,26 @@ async function startVm(
     heartbeatVersions?: { major: number; minor: number }[];
   } = {},
 ): Promise<Vm> {
-  const channels = Object.fromEntries(IC_NAMES.map((ic) => [ic, createRingChannel()])) as Record<
-    IcName,
-    RingChannelHandle
-  >;
   const referenceOrigin = performance.timeOrigin + performance.now();
+  const heartbeatChanges: HeartbeatReport[] = [];
+  const host = new IcHost({
+    referenceTime: () =>
+      BigInt(Math.round((performance.timeOrigin + performance.now() - referenceOrigin) * 10_000)),
+    heartbeat: { intervalMs: 50, lostAfterMs: 400 },
+    timeSync: { samplePeriodMs: 100 },
+    kvpTimeoutMs: 5_000,
+    negotiateTimeoutMs: 5_000,
+    onHeartbeatChange: (r) => heartbeatChanges.push(r),
+  });
+  // The VM's bus: every IC offered as a VSP on the device SDK; the guest binds the matching VSCs.
+  const memory = new SharedArrayBuffer(256 * 4096);
+  const bus = new DeviceHost({ memory });
+  for (const device of icDevices(host)) bus.add(device);
   const worker = spawnWorker(new URL('./guest-worker.test-fixture.js', import.meta.url), {
+    transferList: [bus.guestHandle!.port],
     workerData: {
-      channels,
+      handle: bus.guestHandle,
+      memory,
       referenceOrigin,
       drift: opts.drift ?? 0,
       clockStartOffset: opts.clockStartOffset ?? 0,
@@ -65,19 +80,11 @@ async function startVm(
     }
   };
   await waitFor(() => events.some((e) => e.event === 'ready'));
-  const heartbeatChanges: HeartbeatReport[] = [];
-  const host = new IcHost({
-    referenceTime: () =>
-      BigInt(Math.round((performance.timeOrigin + performance.now() - referenceOrigin) * 10_000)),
-    heartbeat: { intervalMs: 50, lostAfterMs: 400 },
-    timeSync: { samplePeriodMs: 100 },
-    kvpTimeoutMs: 5_000,
-    negotiateTimeoutMs: 5_000,
-    onHeartbeatChange: (r) => heartbeatChanges.push(r),
-  });
-  for (const ic of IC_NAMES) host.attach(ic, openRingChannel(channels[ic], 0));
+  // The channels open when the guest binds its drivers.
+  await waitFor(() => IC_NAMES.every((ic) => host.status(ic) !== 'not-connected'));
   const vm: Vm = {
     host,
+    bus,
     worker,
     events,
     heartbeatChanges,
@@ -94,7 +101,7 @@ async function startVm(
   return vm;
 }
 
-describe('integration components across real threads and real VMBus rings', () => {
+describe('integration components as VSP/VSC pairs on the device SDK, across real threads', () => {
   it('negotiates every IC, including a guest that refuses the offered heartbeat versions', async () => {
     const vm = await startVm();
     for (const ic of IC_NAMES) expect((await vm.host.whenNegotiated(ic)).kind).toBe('ready');
