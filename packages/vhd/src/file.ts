@@ -30,6 +30,13 @@ export class DiskFile {
 
   /** Reads exactly `length` bytes at `pos`; throws TRUNCATED when the file ends before. */
   async read(pos: number, length: number, what = 'structure'): Promise<Buffer> {
+    // Range first: a hostile length must not turn into a huge allocation.
+    if (pos < 0 || length < 0 || pos + length > this.size) {
+      throw formatError(
+        'TRUNCATED',
+        `${this.path}: ${what} at ${pos}+${length} lies beyond EOF (${this.size})`,
+      );
+    }
     const buf = Buffer.alloc(length);
     await this.readInto(buf, pos, what);
     return buf;

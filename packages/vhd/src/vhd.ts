@@ -360,7 +360,7 @@ export class VhdLayer extends Layer {
       );
     }
     this.batOffset = h.tableOffset;
-    const raw = await file.read(h.tableOffset, need * 4, 'BAT');
+    const raw = await file.read(h.tableOffset, need * 4, 'BAT'); // range-checked before allocating
     this.bat = new Uint32Array(need);
     for (let i = 0; i < need; i++) this.bat[i] = raw.readUInt32BE(i * 4);
     this.bitmapSize = roundUp(h.blockSize / SECTOR / 8, SECTOR);

@@ -189,7 +189,20 @@ function buildParentLocator(entries: [string, string][]): Buffer {
   return Buffer.concat([head, ...strings]);
 }
 
-function parseMetadata(region: Buffer): VhdxParams | string {
+/** Bytes of the metadata region the table refers to (the table itself and every item). */
+function metadataExtent(table: Buffer, regionLength: number): number {
+  const count = Math.min(table.readUInt16LE(10), 2047);
+  let end = 64 * KiB;
+  for (let i = 0; i < count; i++) {
+    const o = 32 + i * 32;
+    const off = table.readUInt32LE(o + 16);
+    const len = table.readUInt32LE(o + 20);
+    if (len > 0 && len <= MiB && off + len <= regionLength) end = Math.max(end, off + len);
+  }
+  return end;
+}
+
+function parseMetadata(region: Buffer, regionLength: number): VhdxParams | string {
   if (region.toString('latin1', 0, 8) !== 'metadata') return 'no "metadata" signature';
   const count = region.readUInt16LE(10);
   if (count > 2047) return `metadata entry count ${count}`;
@@ -202,7 +215,7 @@ function parseMetadata(region: Buffer): VhdxParams | string {
     const len = region.readUInt32LE(o + 20);
     const flags = region.readUInt32LE(o + 24);
     const isUser = (flags & 1) === 1;
-    if (len > MiB || (len > 0 && (off < 64 * KiB || off + len > region.length)))
+    if (len > MiB || (len > 0 && (off < 64 * KiB || off + len > regionLength)))
       return `metadata item ${id} out of range`;
     if (len > 0) spans.push([off, off + len]);
     if (isUser) continue;
@@ -579,7 +592,9 @@ export class VhdxLayer extends Layer {
       if (r.offset + r.length > file.size)
         throw formatError('TRUNCATED', `${file.path}: ${what} region beyond EOF`);
     }
-    const meta = parseMetadata(await file.read(metadata.offset, metadata.length, 'metadata region'));
+    const table = await file.read(metadata.offset, 64 * KiB, 'metadata table');
+    const extent = metadataExtent(table, metadata.length);
+    const meta = parseMetadata(await file.read(metadata.offset, extent, 'metadata region'), metadata.length);
     if (typeof meta === 'string') throw formatError('BAD_FIELD', `${file.path}: ${meta}`);
     const layer = new VhdxLayer(file, meta, tables);
     layer.header = header;
