@@ -586,10 +586,11 @@ export class Kernel {
     const dv = new DataView(payload.buffer);
     dv.setUint32(0, vp.index, true);
     dv.setUint8(5, access === Access.Write ? 1 : access === Access.Execute ? 2 : 0);
-    dv.setUint16(6, 0b10111, true); // CPL 0 (bits 1:0 = 3 would be user), CR0.PE, EFER.LMA
+    dv.setUint16(6, 0b1_0100, true); // execution state: CPL 0, CR0.PE, EFER.LMA
     dv.setBigUint64(24, vp.view.getBigUint64(VpControl.registers + 0x10 * 16, true), true);
     dv.setBigUint64(32, vp.view.getBigUint64(VpControl.registers + 0x11 * 16, true), true);
-    dv.setBigUint64(56, gpa, true);
+    dv.setUint32(40, 6, true); // cache type: write-back
+    dv.setBigUint64(56, gpa, true); // GVA @48 stays 0: MemoryAccessInfo @45 has GvaValid clear
     const type = mapped ? HvMessageType.GpaIntercept : HvMessageType.UnmappedGpa;
     for (const target of parent.vps.values()) {
       if (!this.simpEnabled(target)) continue;

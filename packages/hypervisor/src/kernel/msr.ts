@@ -313,7 +313,7 @@ function writeX2apic(k: Kernel, vp: Vp, msr: number, value: bigint): boolean {
 const sig = (s: string): number =>
   (s.charCodeAt(0) | (s.charCodeAt(1) << 8) | (s.charCodeAt(2) << 16) | (s.charCodeAt(3) << 24)) >>> 0;
 
-export function cpuid(_k: Kernel, vp: Vp, leaf: number, _subleaf: number): [number, number, number, number] {
+export function cpuid(k: Kernel, vp: Vp, leaf: number, _subleaf: number): [number, number, number, number] {
   const priv = vp.partition.privileges;
   switch (leaf) {
     case 0x1:
@@ -333,7 +333,7 @@ export function cpuid(_k: Kernel, vp: Vp, leaf: number, _subleaf: number): [numb
       // Recommendations: 3 use EOI/ICR/TPR MSRs, 5 relaxed timing, 8 x2APIC MSRs, 10 cluster IPI.
       return [(1 << 3) | (1 << 5) | (1 << 8) | (1 << 10), 0xffff_ffff, 0, 0];
     case 0x4000_0005:
-      return [vp.partition.vps.size > 0 ? 64 : 64, 64, 0, 0];
+      return [k.options.maxVpsPerPartition, 64, 0, 0];
     case 0x4000_0006:
       return [0, 0, 0, 0];
     default:
