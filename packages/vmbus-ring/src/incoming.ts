@@ -301,11 +301,17 @@ export class IncomingRing {
 
   /**
    * Blocks this thread until data is published, the timeout passes, or the ring is corrupt.
-   * Commits what was consumed and unmasks interrupts first so the writer's next empty to
-   * non-empty write signals, then sleeps on the owner's doorbell word (polls each ms without one).
+   * Commits what was consumed, first polls the write index `spin` times without touching
+   * interrupt_mask (a reader that drains with the mask set stays silent to the writer while data
+   * keeps coming), then unmasks interrupts so the writer's next empty to non-empty write signals,
+   * re-checks, and sleeps on the owner's doorbell word (polls each ms without one).
    */
-  waitForData(timeoutMs: number): WaitStatus {
+  waitForData(timeoutMs: number, spin = 0): WaitStatus {
     this.commit();
+    for (let i = 0; i < spin; i++) {
+      if (this.#error !== undefined || !this.#refreshWrite()) return WaitStatus.Corrupt;
+      if (this.#cachedWrite !== this.#next) return WaitStatus.Ready;
+    }
     Atomics.store(this.#ctl, CTL_INTERRUPT_MASK, 0);
     const deadline = performance.now() + timeoutMs;
     const db = this.#doorbell;

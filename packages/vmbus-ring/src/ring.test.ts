@@ -597,11 +597,22 @@ describe('waiting', () => {
     expect(out.waitForSpace(PAGE, 0)).toBe(WaitStatus.TimedOut);
     out.tryWriteInband(payload(8, 0));
     expect(inc.waitForData(20)).toBe(WaitStatus.Ready);
+    // A masked reader that spins finds data without unmasking: the writer stays silent.
+    inc.readInto(new Uint8Array(8));
+    inc.beginRead();
+    const signals = out.signalCount;
+    out.tryWriteInband(payload(8, 2));
+    expect(inc.waitForData(20, 10)).toBe(WaitStatus.Ready);
+    expect(control(mem)[2]).toBe(1);
+    expect(out.signalCount).toBe(signals);
+    inc.readInto(new Uint8Array(8));
+    expect(inc.waitForData(0, 10)).toBe(WaitStatus.TimedOut);
+    expect(control(mem)[2]).toBe(0);
     // An open batch is published before the writer parks, so the reader can make room.
     out.beginBatch();
     out.tryWriteInband(payload(8, 1));
     expect(out.waitForSpace(PAGE - 8, 10)).toBe(WaitStatus.TimedOut);
-    expect(inc.bytesToRead()).toBe(2 * inbandPacketSize(8));
+    expect(inc.bytesToRead()).toBe(inbandPacketSize(8));
     out.endBatch();
   });
 });

@@ -159,7 +159,9 @@ export function runReader(ring: IncomingRing, plan: ReaderPlan, timeoutMs: numbe
     drain++;
     if (!more && seq < plan.count && ring.bytesToRead() === 0) {
       waits++;
-      if (ring.waitForData(timeoutMs) !== WaitStatus.Ready) return fail(`reader timed out at packet ${seq}`);
+      if (ring.waitForData(timeoutMs, drain & 1 ? 50 : 0) !== WaitStatus.Ready) {
+        return fail(`reader timed out at packet ${seq}`);
+      }
     }
   }
   if (ring.bytesToRead() !== 0) return fail('data left in the ring after the last packet');
