@@ -60,7 +60,7 @@ export class VssHost {
   }
 
   backupComplete(timeoutMs = 30_000): Promise<VssResult> {
-    return this.#op(VssOperation.BackupComplete, timeoutMs);
+    return this.#op(VssOperation.BuComplete, timeoutMs);
   }
 
   async #op(operation: number, timeoutMs: number): Promise<VssResult> {

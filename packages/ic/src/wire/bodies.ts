@@ -233,7 +233,7 @@ export function writeKvpRecord(view: DataView, at: number, key: string, value: s
   if (valueType === KvpValueType.Dword) {
     view.setUint32(at + KvpValueRecord.value, Number(value) >>> 0, true);
     view.setUint32(at + KvpValueRecord.valueSize, 4, true);
-  } else if (valueType === KvpValueType.Qword) {
+  } else if (valueType === KvpValueType.Qword || valueType === KvpValueType.LinuxU64) {
     view.setBigUint64(at + KvpValueRecord.value, BigInt.asUintN(64, BigInt(value)), true);
     view.setUint32(at + KvpValueRecord.valueSize, 8, true);
   } else {
@@ -249,7 +249,7 @@ export function readKvpRecord(view: DataView, at: number): KvpRecord {
   const key = readUtf16(view, at + KvpValueRecord.key, Math.min(keySize, KVP_MAX_KEY_SIZE));
   let value: string;
   if (valueType === KvpValueType.Dword) value = String(view.getUint32(at + KvpValueRecord.value, true));
-  else if (valueType === KvpValueType.Qword || valueType === 11) {
+  else if (valueType === KvpValueType.Qword || valueType === KvpValueType.LinuxU64) {
     value = String(view.getBigUint64(at + KvpValueRecord.value, true));
   } else value = readUtf16(view, at + KvpValueRecord.value, Math.min(valueSize, KVP_MAX_VALUE_SIZE));
   return { valueType, keySize, valueSize, key, value };
