@@ -30,7 +30,7 @@ export const WriteStatus = {
   TooLarge: -1,
   /** The ring is corrupt; see `error`. */
   Corrupt: -2,
-  /** Bad arguments: a transaction id that is not a u64, or malformed GPA ranges. */
+  /** Bad arguments: a transaction id that is not a u64, flags other than bit 0, or malformed GPA ranges. */
   Invalid: -3,
 } as const;
 export type WriteStatus = number;
@@ -223,6 +223,8 @@ export class OutgoingRing {
     payload: Uint8Array,
   ): WriteStatus {
     if (this.#error !== undefined) return WriteStatus.Corrupt;
+    // Only bit 0 is defined; peers (openvmm) refuse packets with any other flag.
+    if ((flags & ~FLAG_COMPLETION_REQUESTED) !== 0) return WriteStatus.Invalid;
     let tidLo: number;
     let tidHi: number;
     if (typeof transactionId === 'number') {

@@ -111,6 +111,7 @@ describe('wire layout', () => {
       out.tryWriteGpaDirect([{ byteCount: 8, byteOffset: 0, pfns: [1n << 64n] }], payload(8, 0), 1),
     ).toBe(WriteStatus.Invalid);
     expect(out.tryWriteInband(payload(8, 0), -1)).toBe(WriteStatus.Invalid);
+    expect(out.tryWriteInband(payload(8, 0), 1, 2)).toBe(WriteStatus.Invalid);
     expect(out.tryWriteInband(payload(8, 0), 1.5)).toBe(WriteStatus.Invalid);
     expect(out.tryWriteInband(payload(8, 0), 1n << 64n)).toBe(WriteStatus.Invalid);
     expect(control(mem)[0]).toBe(0);
