@@ -12,6 +12,7 @@ import {
   VpRunState,
 } from './layout.js';
 import { Access, GuestMemory } from './memory.js';
+import { VpRunClock } from './scheduler/vp-clock.js';
 
 /**
  * Everything a thread needs to act as one virtual processor: plain data (SharedArrayBuffers and
@@ -99,6 +100,8 @@ export class GuestVp {
   private readonly bell: Int32Array;
   private readonly handlers = new Map<number, InterruptHandler>();
   private readonly encoder = new TextEncoder();
+  /** Run-time accounting the scheduler reads (see scheduler/vp-clock.ts). */
+  private readonly runClock: VpRunClock;
   private inputPage: number;
   private outputPage: number;
 
@@ -112,6 +115,11 @@ export class GuestVp {
     this.ctlBytes = new Uint8Array(handle.control);
     this.bell = new Int32Array(handle.bell);
     this.memory = new GuestMemory(handle.ram, new Int32Array(handle.pageTable));
+    this.runClock = new VpRunClock(
+      handle.control,
+      handle.bell,
+      Atomics.load(this.ctl, VpControl.runState >> 2) === VpRunState.Running,
+    );
     // Default parameter pages: two pages per VP counted down from the top of the GPA space.
     const top = this.memory.size - PAGE_SIZE * 2 * (this.vpIndex + 1);
     this.inputPage = Math.max(0, top);
@@ -403,11 +411,18 @@ export class GuestVp {
     const c = this.ctl;
     Atomics.add(c, VpControl.schedSafePoints >> 2, 1);
     Atomics.notify(c, VpControl.schedSafePoints >> 2);
+    if (Atomics.load(c, VpControl.schedHold >> 2) === 0) {
+      this.runClock.ensureRunning();
+      return;
+    }
+    // Held: the run interval ends here; the scheduler is told so it can hand the LP on.
+    this.runClock.stop();
     while (Atomics.load(c, VpControl.schedHold >> 2) !== 0) {
-      Atomics.store(c, VpControl.schedParked >> 2, 1);
+      this.runClock.parked();
       await waitAlive(c, VpControl.schedHold >> 2, Atomics.load(c, VpControl.schedHold >> 2));
     }
     Atomics.store(c, VpControl.schedParked >> 2, 0);
+    this.runClock.resumeFromGrant();
   }
 
   /**
@@ -422,7 +437,9 @@ export class GuestVp {
       const seen = Atomics.load(c, bellIndex);
       if (this.pollInterrupts() > 0) break;
       Atomics.store(c, VpControl.runState >> 2, VpRunState.Halted);
+      this.runClock.idle(true);
       await waitAlive(c, bellIndex, seen);
+      this.runClock.idle(false);
       if (Atomics.load(c, VpControl.runState >> 2) === VpRunState.Deleted) return;
     }
     Atomics.compareExchange(c, VpControl.runState >> 2, VpRunState.Halted, VpRunState.Running);
@@ -439,7 +456,9 @@ export class GuestVp {
       if (this.pollInterrupts() > 0) return true;
       const left = until - performance.now();
       if (left <= 0) return false;
+      this.runClock.idle(true);
       await waitAlive(c, bellIndex, seen, left);
+      this.runClock.idle(false);
     }
   }
 

@@ -68,6 +68,16 @@ export const VpControl = {
   schedSafePoints: 2052,
   /** i32: 1 while the VP is parked at a safe point by the scheduler hold. */
   schedParked: 2056,
+  /** i32: 1 while the VP waits in halt()/haltFor(): it wants no logical processor. */
+  schedIdle: 2060,
+  /** f64: run time (ns) the VP accounted for its finished run intervals. */
+  schedRunNs: 2064,
+  /** f64: host-monotonic ns the current run interval started, NaN while not running. */
+  schedRunStartNs: 2072,
+  /** f64: host-monotonic ns the last run interval ended (park or halt). */
+  schedStampNs: 2080,
+  /** f64: written by the scheduler before a release: when the granted slice began on its LP. */
+  schedGrantNs: 2088,
 
   /** UTF-8 text argument (SetPartitionImage), up to 4096 bytes. */
   text: 4096,
