@@ -1,4 +1,4 @@
-import { HvCallCode, HvStatus } from '@viridian/hvdef';
+import { HvCallCode, HvStatus, ROOT_PRIVILEGES } from '@viridian/hvdef';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { HvPartitionProperty } from './defs.js';
 import { connectRootVp, decodeResult, encodeInput, type GuestVp } from './guest-vp.js';
@@ -127,9 +127,7 @@ describe('partition lifecycle', () => {
       HvStatus.InvalidPartitionId,
     );
     // The root reads its own properties; it has every privilege.
-    expect(root.getPartitionProperty(SELF, HvPartitionProperty.PrivilegeFlags).value).toBe(
-      0xffff_ffff_ffff_ffffn,
-    );
+    expect(root.getPartitionProperty(SELF, HvPartitionProperty.PrivilegeFlags).value).toBe(ROOT_PRIVILEGES);
   });
 
   test('GetPartitionId and GetNextChildPartition enumerate the children in order', () => {
