@@ -13,7 +13,13 @@ test('a root VP handle is plain data: another host thread connects and makes hyp
     const worker = spawnWorker(new URL('./root-vp-worker.test-fixture.js', import.meta.url), {
       workerData: handle,
     });
-    const [reply] = await once(worker, 'message');
+    // Fail with the worker's exit code instead of hanging if it ends without answering.
+    const [reply] = await Promise.race([
+      once(worker, 'message'),
+      once(worker, 'exit').then(([code]) => {
+        throw new Error(`root VP worker exited with ${code} before answering`);
+      }),
+    ]);
     await worker.terminate();
     expect(reply).toEqual({
       vpIndex: 1,
