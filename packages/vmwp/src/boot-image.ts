@@ -1,0 +1,160 @@
+// The boot image of every partition the VMWP creates: the firmware a VP thread runs (the
+// hypervisor imports it and calls main(vp)). It reports its VP to the VMWP, waits for the boot
+// parameters in the firmware page, then runs the guest program between safe points. The program's
+// state lives in guest memory whenever the VM is quiesced, so a save is a copy of memory and VP
+// registers, and a restore is the reverse.
+//
+// This module runs inside the partition: it sees only its own VP and memory.
+
+import { performance } from 'node:perf_hooks';
+import { deserialize, serialize } from 'node:v8';
+import { parentPort } from 'node:worker_threads';
+import type { GuestVp } from '@viridian/hypervisor';
+import {
+  type BootParams,
+  FW_MAGIC,
+  FW_MAX_VPS,
+  Fw,
+  FwGo,
+  FwStatus,
+  fwWord,
+  STATE_GPA,
+} from './firmware-page.js';
+import type { GuestContext, GuestProgram } from './guest.js';
+import type { FirmwareReport } from './protocol.js';
+
+const RAX = 0x0002_0000;
+const LOG_PER_SECOND = 10;
+const post = (message: FirmwareReport): void => parentPort?.postMessage(message);
+
+export async function main(vp: GuestVp): Promise<void> {
+  // First message of this VP: the firmware's report, before any guest code has run.
+  post({ type: 'firmware', vpIndex: vp.vpIndex, control: vp.handle.control, ram: vp.handle.ram });
+  const fw = new Int32Array(vp.memory.ram, 0, 1024);
+  if (vp.vpIndex !== 0) {
+    // Application processors idle: the built-in programs are single-threaded.
+    for (;;) await vp.halt();
+  }
+  while (Atomics.load(fw, fwWord(Fw.go)) === FwGo.Wait) await vp.haltFor(20);
+  const view = new DataView(vp.memory.ram);
+  if (view.getUint32(Fw.magic, true) !== FW_MAGIC) throw new Error('firmware page not initialized');
+  const paramsLength = view.getUint32(Fw.params, true);
+  const params = JSON.parse(
+    new TextDecoder().decode(new Uint8Array(vp.memory.ram, Fw.params + 4, paramsLength)),
+  ) as BootParams;
+
+  const loaded = (await import(params.program)) as { default?: GuestProgram; program?: GuestProgram };
+  const program = loaded.default ?? loaded.program;
+  if (typeof program?.boot !== 'function' || typeof program.step !== 'function') {
+    throw new Error(`${params.program} does not export a guest program (default export with boot and step)`);
+  }
+  await run(vp, fw, view, params, program);
+}
+
+async function run(
+  vp: GuestVp,
+  fw: Int32Array,
+  view: DataView,
+  params: BootParams,
+  program: GuestProgram,
+): Promise<void> {
+  let bootAt = performance.now();
+  let logWindow = 0;
+  let logCount = 0;
+  const ctx: GuestContext = {
+    vmId: params.vmId,
+    vmName: params.vmName,
+    memoryMB: params.memoryMB,
+    processorCount: params.processorCount,
+    get uptimeMs() {
+      return performance.now() - bootAt;
+    },
+    log(message: string) {
+      const second = Math.floor(performance.now() / 1000);
+      if (second !== logWindow) {
+        logWindow = second;
+        logCount = 0;
+      }
+      if (++logCount <= LOG_PER_SECOND) post({ type: 'log', message: String(message).slice(0, 1000) });
+    },
+  };
+  const crashed = (error: unknown): never => {
+    Atomics.store(fw, fwWord(Fw.status), FwStatus.GuestCrashed);
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`guest program failed: ${message}`);
+  };
+  const stateLimit = view.byteLength - STATE_GPA - 8 - 2 * 4096 * (params.processorCount + 1);
+
+  let state: unknown;
+  // The step count doubles as the program counter: it travels in RAX across a save and restore.
+  let steps = 0n;
+  if (Atomics.load(fw, fwWord(Fw.go)) === FwGo.Resume) {
+    const length = view.getUint32(STATE_GPA, true);
+    if (length > stateLimit) throw new Error('saved program state does not fit guest memory');
+    state = deserialize(new Uint8Array(vp.memory.ram, STATE_GPA + 8, length));
+    steps = vp.getRegister(RAX);
+  } else {
+    try {
+      state = program.boot(ctx);
+    } catch (error) {
+      crashed(error);
+    }
+  }
+  bootAt = performance.now();
+  Atomics.store(fw, fwWord(Fw.status), FwStatus.Running);
+
+  const persist = (): void => {
+    const bytes = serialize(state);
+    if (bytes.length > stateLimit) throw new Error('program state exceeds guest memory');
+    new Uint8Array(vp.memory.ram, STATE_GPA + 8, bytes.length).set(bytes);
+    view.setUint32(STATE_GPA, bytes.length, true);
+    vp.setRegister(RAX, steps);
+  };
+
+  const busy = Fw.busyMs + Math.min(vp.vpIndex, FW_MAX_VPS - 1) * 8;
+  let busyMs = 0;
+  let allowance = 0;
+  let last = performance.now();
+  for (;;) {
+    const request = Atomics.load(fw, fwWord(Fw.quiesceRequest));
+    if (request !== Atomics.load(fw, fwWord(Fw.quiesceAck))) {
+      try {
+        persist();
+        Atomics.store(fw, fwWord(Fw.quiesceFailed), 0);
+      } catch (error) {
+        // The VM can still be paused; only a save needs the state in memory.
+        Atomics.store(fw, fwWord(Fw.quiesceFailed), 1);
+        ctx.log(`program state not kept in memory: ${(error as Error).message}`);
+      }
+      Atomics.store(fw, fwWord(Fw.quiesced), 1);
+      Atomics.store(fw, fwWord(Fw.quiesceAck), request);
+      Atomics.notify(fw, fwWord(Fw.quiesceAck));
+      // Stay stopped (at safe points, where the scheduler hold also parks this VP) until released.
+      while (Atomics.load(fw, fwWord(Fw.quiesced)) !== 0) await vp.haltFor(50);
+      last = performance.now();
+      continue;
+    }
+    const started = performance.now();
+    let idle: number | undefined;
+    try {
+      idle = program.step(state, ctx);
+    } catch (error) {
+      crashed(error);
+    }
+    steps++;
+    const now = performance.now();
+    const spent = now - started;
+    busyMs += spent;
+    view.setFloat64(busy, busyMs, true);
+
+    // Token bucket over the processor budget the host set from weights, reserves and limits.
+    const fraction = Math.max(0.01, Atomics.load(fw, fwWord(Fw.budgetPermille)) / 1000);
+    allowance = Math.min(allowance + (now - last) * fraction, 20 * fraction) - spent;
+    last = now;
+    let wait = typeof idle === 'number' && idle > 0 ? idle : 0;
+    if (allowance < 0) wait = Math.max(wait, -allowance / fraction);
+    // Each turn is a safe point: idle periods halt the VP, busy ones yield.
+    if (wait > 0) await vp.haltFor(Math.min(wait, 250));
+    else await vp.yield();
+  }
+}

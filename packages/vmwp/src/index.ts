@@ -1,0 +1,15 @@
+export { defineGuest, type GuestContext, type GuestProgram } from './guest.js';
+export { BUILTIN_IMAGES, type BuiltinImage } from './guests/index.js';
+export type { VmwpConfig } from './protocol.js';
+export {
+  ExitReason,
+  HeartbeatStatus,
+  VmwpError,
+  type VmwpExit,
+  VmwpRuntime,
+  type VmwpRuntimeOptions,
+  type VmwpStartOptions,
+  type VmwpStats,
+  VmwpVm,
+} from './runtime.js';
+export { SAVED_VM_VERSION, type SavedMemory, SavedStateError, type SavedVm } from './saved-vm.js';

@@ -1,0 +1,57 @@
+// Messages between the runtime (VMMS's thread), a VMWP thread and the firmware of a partition.
+import type { VpHandle } from '@viridian/hypervisor';
+
+/** The VM settings a VMWP needs (a structural subset of VMMS's VmConfig). */
+export interface VmwpConfig {
+  readonly id: string;
+  readonly name: string;
+  readonly memoryMB: number;
+  readonly processorCount: number;
+  readonly cpu: {
+    readonly reservePercent: number;
+    readonly limitPercent: number;
+    readonly relativeWeight: number;
+  };
+  /** A built-in guest image name, or an absolute path / file URL of a guest program module. */
+  readonly image: string;
+  readonly integrationServices: { readonly heartbeat: boolean; readonly shutdown: boolean };
+}
+
+/** What a VP's firmware posts to the hypervisor host (arrives as a hypervisor 'guest' event). */
+export type FirmwareReport =
+  | { type: 'firmware'; vpIndex: number; control: SharedArrayBuffer; ram: SharedArrayBuffer }
+  | { type: 'log'; message: string };
+
+export interface VmwpWorkerData {
+  readonly config: VmwpConfig;
+  readonly root: VpHandle;
+  /** URL of the boot image the partition's VPs run. */
+  readonly bootImage: string;
+  /** URL of the guest program module the firmware loads. */
+  readonly program: string;
+  readonly restore: unknown;
+  readonly hasRestore: boolean;
+  readonly bootTimeoutMs: number;
+  readonly safePointTimeoutMs: number;
+}
+
+/** Runtime → VMWP. */
+export type ToVmwp =
+  | { type: 'firmware'; vpIndex: number; control: SharedArrayBuffer; ram: SharedArrayBuffer }
+  | { type: 'vp-exit'; vpIndex: number; error?: string; code?: number }
+  | { type: 'budget'; percent: number }
+  | {
+      type: 'call';
+      id: number;
+      op: 'pause' | 'resume' | 'save' | 'turnOff' | 'shutdown';
+      timeoutMs?: number;
+    };
+
+/** VMWP → runtime. */
+export type FromVmwp =
+  | { type: 'partition'; partitionId: bigint }
+  | { type: 'booted' }
+  | { type: 'failed'; message: string }
+  | { type: 'tick'; busyMs: number; at: number }
+  | { type: 'reply'; id: number; ok: boolean; value?: unknown; error?: string }
+  | { type: 'exit'; reason: 'guestCrashed' | 'workerDied' | 'off'; message: string };

@@ -1,0 +1,494 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Worker } from 'node:worker_threads';
+import {
+  connectRootVp,
+  type GuestVp,
+  Hypervisor,
+  type HypervisorEvent,
+  type HypervisorOptions,
+  VP_CONTROL_BYTES,
+} from '@viridian/hypervisor';
+import { spawnWorker } from '@viridian/threads';
+import { BUILTIN_IMAGES } from './guests/index.js';
+import type { FromVmwp, ToVmwp, VmwpConfig, VmwpWorkerData } from './protocol.js';
+
+/** Heartbeat as Hyper-V reports it for a VM's heartbeat integration service. */
+export const HeartbeatStatus = {
+  Ok: 'OK',
+  NoContact: 'NoContact',
+  LostCommunication: 'LostCommunication',
+  Paused: 'Paused',
+  Disabled: 'Disabled',
+} as const;
+export type HeartbeatStatus = (typeof HeartbeatStatus)[keyof typeof HeartbeatStatus];
+
+/** Why a VM ended without being asked to. */
+export const ExitReason = { GuestCrashed: 'guestCrashed', WorkerDied: 'workerDied' } as const;
+export type ExitReason = (typeof ExitReason)[keyof typeof ExitReason];
+
+export interface VmwpExit {
+  reason: ExitReason;
+  message: string;
+}
+
+export interface VmwpStartOptions {
+  /** State returned by an earlier `save()`; the VM resumes from it instead of booting. */
+  restore?: unknown;
+  /** Called once if the VM ends without being asked (guest crash, worker death). */
+  onExit(exit: VmwpExit): void;
+  /** Lines the guest logs (rate-limited). */
+  onGuestLog?(message: string): void;
+}
+
+export interface VmwpStats {
+  /** Processor use as a percentage of one host processor (over the last ~2 s). */
+  cpuPercent: number;
+  /** Memory assigned to the partition, in MB. */
+  memoryDemandMB: number;
+  uptimeMs: number;
+  heartbeat: HeartbeatStatus;
+}
+
+export class VmwpError extends Error {
+  constructor(
+    readonly code: 'ERR_VMWP_START' | 'ERR_VMWP_TIMEOUT' | 'ERR_VMWP_STATE' | 'ERR_VMWP_IMAGE',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'VmwpError';
+  }
+}
+
+export interface VmwpRuntimeOptions {
+  /** A hypervisor to run VMs on; by default the runtime starts one on first use and stops it on close(). */
+  hypervisor?: Hypervisor;
+  /** Options for the hypervisor the runtime starts itself. */
+  hypervisorOptions?: HypervisorOptions;
+  /** How long a boot may take before the start fails (default 30 s). */
+  bootTimeoutMs?: number;
+  /** How long pause and save wait for the guest's next safe point (default 10 s). */
+  safePointTimeoutMs?: number;
+}
+
+/** The largest VM memory the runtime's own hypervisor accepts (pages of 4 KiB): 2 GiB. */
+const MAX_PARTITION_PAGES = 524_288;
+const LOG_PER_SECOND = 20;
+
+/** A sibling module's URL: the compiled `.js` when it exists, else the `.ts` source (tests, development). */
+function moduleUrl(relative: string): string {
+  const js = new URL(relative, import.meta.url);
+  if (existsSync(fileURLToPath(js))) return js.href;
+  const ts = new URL(js.href.replace(/\.js$/, '.ts'));
+  return existsSync(fileURLToPath(ts)) ? ts.href : js.href;
+}
+
+/**
+ * Runs each VM as a child partition of the Viridian hypervisor, driven by its own VMWP thread.
+ * Implements VMMS's VmRuntime seam (structurally: this package sits below VMMS).
+ */
+export class VmwpRuntime {
+  readonly #options: VmwpRuntimeOptions;
+  readonly #timeouts: { boot: number; safePoint: number };
+  #hypervisor: Promise<Hypervisor> | undefined;
+  #ownsHypervisor = false;
+  #cleanupVp: GuestVp | undefined;
+  readonly #byPartition = new Map<bigint, VmwpVm>();
+  readonly #unclaimed = new Map<bigint, HypervisorEvent[]>();
+  readonly #vms = new Set<VmwpVm>();
+  #closed = false;
+
+  constructor(options: VmwpRuntimeOptions = {}) {
+    this.#options = options;
+    this.#timeouts = {
+      boot: options.bootTimeoutMs ?? 30_000,
+      safePoint: options.safePointTimeoutMs ?? 10_000,
+    };
+  }
+
+  /** The hypervisor the VMs run on (started on first use unless one was given). */
+  hypervisor(): Promise<Hypervisor> {
+    if (this.#hypervisor === undefined) {
+      const given = this.#options.hypervisor;
+      this.#ownsHypervisor = given === undefined;
+      this.#hypervisor = (
+        given
+          ? Promise.resolve(given)
+          : Hypervisor.start({ maxPartitionPages: MAX_PARTITION_PAGES, ...this.#options.hypervisorOptions })
+      ).then((hv) => {
+        hv.onEvent((event) => this.#route(event));
+        return hv;
+      });
+    }
+    return this.#hypervisor;
+  }
+
+  checkImage(image: string): string | undefined {
+    if (Object.hasOwn(BUILTIN_IMAGES, image)) return undefined;
+    if (image.startsWith('file:') || isAbsolute(image)) {
+      const path = image.startsWith('file:') ? fileURLToPath(image) : image;
+      return existsSync(path) ? undefined : `guest module ${path} does not exist`;
+    }
+    return `unknown built-in image "${image}" (known: ${Object.keys(BUILTIN_IMAGES).join(', ')})`;
+  }
+
+  async start(config: VmwpConfig, options: VmwpStartOptions): Promise<VmwpVm> {
+    if (this.#closed) throw new VmwpError('ERR_VMWP_STATE', 'the runtime is closed');
+    const problem = this.checkImage(config.image);
+    if (problem !== undefined) throw new VmwpError('ERR_VMWP_IMAGE', problem);
+    if (config.memoryMB * 256 > (this.#options.hypervisorOptions?.maxPartitionPages ?? MAX_PARTITION_PAGES)) {
+      throw new VmwpError(
+        'ERR_VMWP_START',
+        `${config.memoryMB} MB is more memory than the hypervisor gives a partition`,
+      );
+    }
+    const hv = await this.hypervisor();
+    const program = Object.hasOwn(BUILTIN_IMAGES, config.image)
+      ? moduleUrl(`./guests/${config.image}.js`)
+      : config.image.startsWith('file:')
+        ? config.image
+        : pathToFileURL(config.image).href;
+    const data: VmwpWorkerData = {
+      config: {
+        id: config.id,
+        name: config.name,
+        memoryMB: config.memoryMB,
+        processorCount: config.processorCount,
+        cpu: { ...config.cpu },
+        image: config.image,
+        integrationServices: {
+          heartbeat: config.integrationServices.heartbeat,
+          shutdown: config.integrationServices.shutdown,
+        },
+      },
+      root: await hv.attachRootVp(),
+      bootImage: moduleUrl('./boot-image.js'),
+      program,
+      restore: options.restore,
+      hasRestore: options.restore !== undefined,
+      bootTimeoutMs: this.#timeouts.boot,
+      safePointTimeoutMs: this.#timeouts.safePoint,
+    };
+    const worker = spawnWorker(new URL('./vmwp-worker.js', import.meta.url), { workerData: data });
+    const vm: VmwpVm = new VmwpVm(worker, data.config, options, this.#timeouts.safePoint, {
+      claim: (id: bigint): void => this.#claim(id, vm),
+      release: (id: bigint): Promise<void> => this.#release(id, vm),
+    });
+    this.#vms.add(vm);
+    try {
+      await vm.booted(this.#timeouts.boot + 5_000);
+    } catch (error) {
+      this.#vms.delete(vm);
+      throw error;
+    }
+    return vm;
+  }
+
+  /** Turns every VM off and stops the hypervisor if this runtime started it. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#vms].map((vm) => vm.turnOff()));
+    if (this.#hypervisor !== undefined && this.#ownsHypervisor) await (await this.#hypervisor).stop();
+  }
+
+  #route(event: HypervisorEvent): void {
+    if (!('partitionId' in event)) return;
+    const vm = this.#byPartition.get(event.partitionId);
+    if (vm !== undefined) {
+      vm.hypervisorEvent(event);
+      return;
+    }
+    // Events can overtake the VMWP's report of the partition id; keep a few until it is claimed.
+    const queue = this.#unclaimed.get(event.partitionId) ?? [];
+    this.#unclaimed.set(event.partitionId, queue);
+    if (queue.length < 64) queue.push(event);
+  }
+
+  #claim(id: bigint, vm: VmwpVm): void {
+    this.#byPartition.set(id, vm);
+    const early = this.#unclaimed.get(id) ?? [];
+    this.#unclaimed.delete(id);
+    for (const event of early) vm.hypervisorEvent(event);
+  }
+
+  /** Forgets a partition; when its VMWP died without deleting it, deletes it from a root VP of our own. */
+  async #release(id: bigint, vm: VmwpVm): Promise<void> {
+    this.#vms.delete(vm);
+    if (this.#byPartition.get(id) === vm) this.#byPartition.delete(id);
+    if (!vm.orphaned) return;
+    const hv = await this.hypervisor();
+    this.#cleanupVp ??= connectRootVp(await hv.attachRootVp());
+    this.#cleanupVp.finalizePartition(id);
+    this.#cleanupVp.deletePartition(id);
+  }
+}
+
+interface Registry {
+  claim(id: bigint): void;
+  release(id: bigint): Promise<void>;
+}
+
+/** One running VM: the runtime's handle on its VMWP thread. */
+export class VmwpVm {
+  readonly #worker: Worker;
+  readonly #config: VmwpConfig;
+  readonly #options: VmwpStartOptions;
+  readonly #safePointTimeoutMs: number;
+  readonly #registry: Registry;
+  readonly #calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  readonly #firmwareSeen = new Set<number>();
+  #nextCall = 1;
+  #partitionId: bigint | undefined;
+  #startedAt = Date.now();
+  #samples: { at: number; busyMs: number }[] = [];
+  #paused = false;
+  #exited = false;
+  #expectExit = false;
+  #exitReported = false;
+  #boot: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  #logWindow = 0;
+  #logCount = 0;
+  /** True when the VMWP ended without deleting its partition. */
+  orphaned = false;
+
+  constructor(
+    worker: Worker,
+    config: VmwpConfig,
+    options: VmwpStartOptions,
+    safePointTimeoutMs: number,
+    registry: Registry,
+  ) {
+    this.#worker = worker;
+    this.#config = config;
+    this.#options = options;
+    this.#safePointTimeoutMs = safePointTimeoutMs;
+    this.#registry = registry;
+    let lastError: Error | undefined;
+    worker.on('message', (m: FromVmwp) => this.#onMessage(m));
+    worker.on('error', (error) => {
+      lastError = error;
+    });
+    worker.on('exit', (code) => this.#onWorkerExit(code, lastError));
+  }
+
+  /** The child partition's id, once the VMWP has created it. */
+  get partitionId(): bigint | undefined {
+    return this.#partitionId;
+  }
+
+  booted(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#boot = undefined;
+        void this.turnOff();
+        reject(new VmwpError('ERR_VMWP_TIMEOUT', `the VM did not boot within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#boot = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+    });
+  }
+
+  async pause(): Promise<void> {
+    await this.#call('pause');
+    this.#paused = true;
+  }
+
+  async resume(): Promise<void> {
+    await this.#call('resume');
+    this.#paused = false;
+  }
+
+  /** The reason a graceful shutdown cannot be asked for, or undefined when it can. */
+  shutdownUnavailableReason(): string | undefined {
+    return 'the guest runs no shutdown integration service (no VMBus guest runtime in this partition), so it cannot be asked to shut down; turn it off instead';
+  }
+
+  async shutdown(timeoutMs: number): Promise<boolean> {
+    if (this.#exited) return true;
+    return (await this.#call('shutdown', timeoutMs)) === true;
+  }
+
+  async turnOff(): Promise<void> {
+    if (this.#exited) return;
+    this.#expectExit = true;
+    try {
+      await this.#call('turnOff', undefined, 5_000);
+    } catch {
+      // The VMWP did not answer: ending it leaves the partition to the runtime to delete.
+      this.orphaned = true;
+    }
+    await this.#worker.terminate();
+  }
+
+  async save(): Promise<unknown> {
+    this.#expectExit = true;
+    try {
+      const state = await this.#call('save');
+      await this.#worker.terminate();
+      return state;
+    } catch (error) {
+      this.#expectExit = false;
+      throw error;
+    }
+  }
+
+  setCpuBudget(percent: number): void {
+    if (!this.#exited) this.#post({ type: 'budget', percent });
+  }
+
+  stats(): VmwpStats {
+    const now = Date.now();
+    const first = this.#samples[0];
+    const latest = this.#samples[this.#samples.length - 1];
+    const cpuPercent =
+      this.#paused || first === undefined || latest === undefined || latest.at === first.at
+        ? 0
+        : Math.min(
+            100 * this.#config.processorCount,
+            ((latest.busyMs - first.busyMs) / (latest.at - first.at)) * 100,
+          );
+    let heartbeat: HeartbeatStatus;
+    if (!this.#config.integrationServices.heartbeat) heartbeat = HeartbeatStatus.Disabled;
+    else if (this.#paused) heartbeat = HeartbeatStatus.Paused;
+    // Hyper-V's answer for a guest that runs no heartbeat service.
+    else heartbeat = HeartbeatStatus.NoContact;
+    return {
+      cpuPercent: Math.round(Math.max(0, cpuPercent) * 10) / 10,
+      memoryDemandMB: this.#config.memoryMB,
+      uptimeMs: this.#exited ? 0 : now - this.#startedAt,
+      heartbeat,
+    };
+  }
+
+  /** Events of this VM's partition, routed here by the runtime. */
+  hypervisorEvent(event: HypervisorEvent): void {
+    if (this.#exited) return;
+    if (event.type === 'vp-exit') {
+      this.#post({
+        type: 'vp-exit',
+        vpIndex: event.vpIndex,
+        ...(event.error === undefined ? {} : { error: event.error }),
+        ...(event.code === undefined ? {} : { code: event.code }),
+      });
+      return;
+    }
+    if (event.type !== 'guest') return;
+    // Guest data is hostile: only the firmware's first report per VP is trusted (it runs before any
+    // guest code); log lines are strings, rate-limited.
+    const m = event.data as { type?: unknown; message?: unknown; control?: unknown; ram?: unknown };
+    if (typeof m !== 'object' || m === null) return;
+    if (m.type === 'firmware' && !this.#firmwareSeen.has(event.vpIndex)) {
+      this.#firmwareSeen.add(event.vpIndex);
+      if (!(m.control instanceof SharedArrayBuffer) || m.control.byteLength !== VP_CONTROL_BYTES) return;
+      if (!(m.ram instanceof SharedArrayBuffer)) return;
+      this.#post({ type: 'firmware', vpIndex: event.vpIndex, control: m.control, ram: m.ram });
+    } else if (m.type === 'log' && typeof m.message === 'string') {
+      const second = Math.floor(Date.now() / 1000);
+      if (second !== this.#logWindow) {
+        this.#logWindow = second;
+        this.#logCount = 0;
+      }
+      if (++this.#logCount <= LOG_PER_SECOND) this.#options.onGuestLog?.(m.message.slice(0, 1000));
+    }
+  }
+
+  #post(message: ToVmwp): void {
+    this.#worker.postMessage(message);
+  }
+
+  #call(op: Extract<ToVmwp, { type: 'call' }>['op'], timeoutMs?: number, limitMs?: number): Promise<unknown> {
+    if (this.#exited) return Promise.reject(new VmwpError('ERR_VMWP_STATE', 'the VM is not running'));
+    const id = this.#nextCall++;
+    const wait = limitMs ?? this.#safePointTimeoutMs + 5_000;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#calls.delete(id);
+        reject(new VmwpError('ERR_VMWP_TIMEOUT', `the VM worker did not answer ${op} within ${wait} ms`));
+      }, wait);
+      this.#calls.set(id, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.#post({ type: 'call', id, op, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+    });
+  }
+
+  #onMessage(m: FromVmwp): void {
+    switch (m.type) {
+      case 'partition':
+        this.#partitionId = m.partitionId;
+        this.#registry.claim(m.partitionId);
+        break;
+      case 'booted':
+        this.#startedAt = Date.now();
+        this.#boot?.resolve();
+        this.#boot = undefined;
+        break;
+      case 'failed': {
+        this.#expectExit = true;
+        const error = new VmwpError('ERR_VMWP_START', `the VM could not start: ${m.message}`);
+        if (this.#boot) this.#boot.reject(error);
+        else this.#report({ reason: ExitReason.GuestCrashed, message: m.message });
+        this.#boot = undefined;
+        void this.#worker.terminate();
+        break;
+      }
+      case 'tick':
+        this.#samples.push({ at: m.at, busyMs: m.busyMs });
+        // A window of about two seconds smooths the processor figure.
+        while (this.#samples.length > 2 && m.at - (this.#samples[0]?.at ?? m.at) > 2000)
+          this.#samples.shift();
+        break;
+      case 'reply': {
+        const call = this.#calls.get(m.id);
+        this.#calls.delete(m.id);
+        if (m.ok) call?.resolve(m.value);
+        else call?.reject(new VmwpError('ERR_VMWP_STATE', m.error ?? 'failed'));
+        break;
+      }
+      case 'exit':
+        this.#expectExit = m.reason === 'off';
+        if (m.reason !== 'off') this.#report({ reason: m.reason, message: m.message });
+        void this.#worker.terminate();
+        break;
+    }
+  }
+
+  #report(exit: VmwpExit): void {
+    if (this.#exitReported) return;
+    this.#exitReported = true;
+    this.#options.onExit(exit);
+  }
+
+  #onWorkerExit(code: number, error: Error | undefined): void {
+    this.#exited = true;
+    for (const call of this.#calls.values())
+      call.reject(new VmwpError('ERR_VMWP_STATE', 'the VM worker ended'));
+    this.#calls.clear();
+    const message = error?.message ?? `VM worker thread exited with code ${code}`;
+    if (!this.#expectExit) this.orphaned = true;
+    if (this.#boot) {
+      this.#boot.reject(new VmwpError('ERR_VMWP_START', `the VM could not start: ${message}`));
+      this.#boot = undefined;
+    } else if (!this.#expectExit) {
+      this.#report({ reason: ExitReason.WorkerDied, message });
+    }
+    if (this.#partitionId !== undefined)
+      void this.#registry.release(this.#partitionId).catch(() => undefined);
+  }
+}

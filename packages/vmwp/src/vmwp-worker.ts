@@ -1,0 +1,349 @@
+// A VM worker (VMWP): one thread per running VM. It attaches to the hypervisor as a root VP and,
+// through hypercalls as the root, creates the VM's child partition, gives it memory and VPs, names
+// its boot image and starts it; it pauses, saves and tears the partition down on request. Everything
+// it reads from the partition (the firmware page, VP reports) is treated as hostile.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import {
+  CHILD_DEFAULT_PRIVILEGES,
+  HvPartitionPrivilege,
+  HvPartitionProperty,
+  HvRegisterName,
+  hvStatusName,
+  privilegeMask,
+} from '@viridian/hvdef';
+import { connectRootVp, PAGE_SIZE, VP_CONTROL_BYTES, VpControl, VpRunState } from '@viridian/hypervisor';
+import {
+  type BootParams,
+  FW_MAGIC,
+  FW_MAX_VPS,
+  FW_PARAMS_MAX,
+  FW_VERSION,
+  Fw,
+  FwGo,
+  FwStatus,
+  fwWord,
+} from './firmware-page.js';
+import type { FromVmwp, ToVmwp, VmwpWorkerData } from './protocol.js';
+import { capturePages, restorePages, SAVED_VM_VERSION, type SavedVm, validateSavedVm } from './saved-vm.js';
+
+const data = workerData as VmwpWorkerData;
+const port = parentPort!;
+const post = (message: FromVmwp): void => port.postMessage(message);
+const config = data.config;
+const root = connectRootVp(data.root);
+
+/** Registers captured per VP: the general registers (TLFS names 0x20000–0x20011) and the SynIC registers. */
+const SAVED_REGISTERS: readonly number[] = [
+  ...Array.from({ length: 0x12 }, (_, i) => 0x0002_0000 + i),
+  HvRegisterName.Scontrol,
+  HvRegisterName.Siefp,
+  HvRegisterName.Simp,
+  ...Array.from({ length: 16 }, (_, i) => HvRegisterName.Sint0 + i),
+];
+
+class HvFailure extends Error {}
+
+function check(status: number, what: string): void {
+  if (status !== 0) throw new HvFailure(`${what} failed: ${hvStatusName(status)} (0x${status.toString(16)})`);
+}
+
+const pageCount = config.memoryMB * 256;
+const vpCount = config.processorCount;
+let partitionId = 0n;
+let ram: SharedArrayBuffer | undefined;
+let fw: Int32Array | undefined;
+const controls = new Map<number, Int32Array>();
+let phase: 'booting' | 'running' | 'paused' | 'down' = 'booting';
+let quiesceSeq = 0;
+let budgetPermille = 1000;
+let tick: NodeJS.Timeout | undefined;
+
+// ---- partition lifecycle ------------------------------------------------------------------------
+
+function createPartition(): void {
+  const created = root.createPartition();
+  check(created.status, 'CreatePartition');
+  partitionId = created.partitionId;
+  post({ type: 'partition', partitionId });
+  const privileges =
+    CHILD_DEFAULT_PRIVILEGES | privilegeMask(HvPartitionPrivilege.AccessPartitionReferenceTsc);
+  check(
+    root.setPartitionProperty(partitionId, HvPartitionProperty.PrivilegeFlags, privileges),
+    'PrivilegeFlags',
+  );
+  // Reserve and cap are fractions of one logical processor in 1/65536 units; weight is 1–10000.
+  const lp = (percent: number): bigint =>
+    BigInt(Math.round((Math.min(100, Math.max(0, percent)) * 0x10000) / 100));
+  check(
+    root.setPartitionProperty(partitionId, HvPartitionProperty.CpuReserve, lp(config.cpu.reservePercent)),
+    'CpuReserve',
+  );
+  check(
+    root.setPartitionProperty(partitionId, HvPartitionProperty.CpuCap, lp(config.cpu.limitPercent)),
+    'CpuCap',
+  );
+  check(
+    root.setPartitionProperty(partitionId, HvPartitionProperty.CpuWeight, BigInt(config.cpu.relativeWeight)),
+    'CpuWeight',
+  );
+  // Deposit: one element per page, as many as one input page holds per call.
+  for (let done = 0; done < pageCount; ) {
+    const n = Math.min(511, pageCount - done);
+    const r = root.depositMemory(partitionId, n);
+    check(r.status, `DepositMemory (${done + r.repsCompleted} of ${pageCount} pages)`);
+    done += n;
+  }
+  check(root.initializePartition(partitionId), 'InitializePartition');
+  // Identity map: GPA page i is pool page i, readable, writable and executable.
+  for (let base = 0; base < pageCount; ) {
+    const n = Math.min(509, pageCount - base);
+    const pool = Array.from({ length: n }, (_, i) => BigInt(base + i));
+    check(root.mapGpaPages(partitionId, BigInt(base), 7, pool).status, 'MapGpaPages');
+    base += n;
+  }
+  root.setPartitionImage(partitionId, data.bootImage);
+  // VP 0 starts the boot image at once; the others wait for INIT/SIPI.
+  for (let i = 0; i < vpCount; i++) check(root.createVp(partitionId, i), `CreateVp ${i}`);
+}
+
+function teardown(): void {
+  if (phase === 'down') return;
+  phase = 'down';
+  if (tick !== undefined) clearInterval(tick);
+  if (partitionId === 0n) return;
+  // Finalizing deletes the VPs (their threads end), ports and connections; then the partition goes.
+  root.finalizePartition(partitionId);
+  root.deletePartition(partitionId);
+}
+
+// ---- boot -------------------------------------------------------------------------------------
+
+function writeBootPage(memory: SharedArrayBuffer, go: number): void {
+  const view = new DataView(memory);
+  const words = new Int32Array(memory, 0, PAGE_SIZE / 4);
+  const params: BootParams = {
+    program: data.program,
+    vmId: config.id,
+    vmName: config.name,
+    memoryMB: config.memoryMB,
+    processorCount: config.processorCount,
+  };
+  const bytes = new TextEncoder().encode(JSON.stringify(params));
+  if (bytes.length > FW_PARAMS_MAX) throw new Error('boot parameters do not fit the firmware page');
+  view.setUint32(Fw.magic, FW_MAGIC, true);
+  view.setUint32(Fw.version, FW_VERSION, true);
+  view.setUint32(Fw.params, bytes.length, true);
+  new Uint8Array(memory, Fw.params + 4, bytes.length).set(bytes);
+  for (let i = 0; i < FW_MAX_VPS; i++) view.setFloat64(Fw.busyMs + i * 8, 0, true);
+  Atomics.store(words, fwWord(Fw.budgetPermille), budgetPermille);
+  Atomics.store(words, fwWord(Fw.status), FwStatus.Loading);
+  Atomics.store(words, fwWord(Fw.quiesceRequest), 0);
+  Atomics.store(words, fwWord(Fw.quiesceAck), 0);
+  Atomics.store(words, fwWord(Fw.quiesceFailed), 0);
+  Atomics.store(words, fwWord(Fw.quiesced), 0);
+  Atomics.store(words, fwWord(Fw.go), go);
+  Atomics.notify(words, fwWord(Fw.go));
+}
+
+async function boot(memory: SharedArrayBuffer): Promise<void> {
+  ram = memory;
+  fw = new Int32Array(memory, 0, PAGE_SIZE / 4);
+  if (data.hasRestore) {
+    const saved = validateSavedVm(data.restore, pageCount, vpCount);
+    restorePages(memory, saved.memory);
+    for (const vp of saved.vps) {
+      const r = root.setVpRegisters(partitionId, vp.index, vp.registers);
+      check(r.status, `SetVpRegisters (VP ${vp.index}, ${r.repsCompleted} of ${vp.registers.length})`);
+    }
+    writeBootPage(memory, FwGo.Resume);
+  } else {
+    writeBootPage(memory, FwGo.Boot);
+  }
+  // Start the application processors the way a BSP would not have to: the parent starts them.
+  const deadline = Date.now() + data.bootTimeoutMs;
+  while (Atomics.load(fw, fwWord(Fw.status)) === FwStatus.Loading) {
+    if (phase === 'down') return;
+    if (Date.now() > deadline) throw new Error(`the guest did not boot within ${data.bootTimeoutMs} ms`);
+    await sleep(10);
+  }
+  if (Atomics.load(fw, fwWord(Fw.status)) !== FwStatus.Running)
+    throw new Error('the guest failed while booting');
+  phase = 'running';
+  tick = setInterval(() => post({ type: 'tick', busyMs: busyMs(), at: Date.now() }), 250);
+  post({ type: 'booted' });
+}
+
+/** Processor time the partition's VPs report, in ms; nonsense from the guest counts as nothing. */
+function busyMs(): number {
+  if (ram === undefined) return 0;
+  const view = new DataView(ram);
+  let total = 0;
+  for (let i = 0; i < Math.min(vpCount, FW_MAX_VPS); i++) {
+    const v = view.getFloat64(Fw.busyMs + i * 8, true);
+    if (Number.isFinite(v) && v > 0) total += v;
+  }
+  return total;
+}
+
+// ---- pause / resume / save ----------------------------------------------------------------------
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function hold(on: boolean): void {
+  for (const ctl of controls.values()) {
+    Atomics.store(ctl, VpControl.schedHold >> 2, on ? 1 : 0);
+    Atomics.notify(ctl, VpControl.schedHold >> 2);
+  }
+  root.setPartitionProperty(partitionId, HvPartitionProperty.Suspend, on ? 1n : 0n);
+}
+
+function stoppedAtSafePoint(ctl: Int32Array): boolean {
+  const state = Atomics.load(ctl, VpControl.runState >> 2);
+  return (
+    Atomics.load(ctl, VpControl.schedParked >> 2) === 1 ||
+    state === VpRunState.Halted ||
+    state === VpRunState.WaitForSipi
+  );
+}
+
+async function pause(): Promise<void> {
+  if (phase === 'paused') return;
+  if (phase !== 'running' || fw === undefined) throw new Error(`cannot pause while ${phase}`);
+  const seq = ++quiesceSeq;
+  Atomics.store(fw, fwWord(Fw.quiesceRequest), seq);
+  hold(true);
+  const deadline = Date.now() + data.safePointTimeoutMs;
+  for (;;) {
+    const acked = Atomics.load(fw, fwWord(Fw.quiesceAck)) === seq;
+    if (acked && [...controls.values()].every(stoppedAtSafePoint)) break;
+    if (Date.now() > deadline || phase !== 'running') {
+      Atomics.store(fw, fwWord(Fw.quiesceAck), seq);
+      release();
+      throw new Error(`the guest did not reach a safe point within ${data.safePointTimeoutMs} ms`);
+    }
+    await sleep(5);
+  }
+  phase = 'paused';
+}
+
+function release(): void {
+  if (fw !== undefined) Atomics.store(fw, fwWord(Fw.quiesced), 0);
+  hold(false);
+}
+
+function resume(): void {
+  if (phase === 'running') return;
+  if (phase !== 'paused') throw new Error(`cannot resume while ${phase}`);
+  release();
+  phase = 'running';
+}
+
+async function save(): Promise<SavedVm> {
+  const wasRunning = phase === 'running';
+  await pause();
+  if (fw === undefined || ram === undefined) throw new Error('no partition memory');
+  if (Atomics.load(fw, fwWord(Fw.quiesceFailed)) !== 0) {
+    if (wasRunning) resume();
+    throw new Error('the guest could not put its program state in memory');
+  }
+  const vps: SavedVm['vps'] = [];
+  for (let index = 0; index < vpCount; index++) {
+    const r = root.getVpRegisters(partitionId, index, SAVED_REGISTERS);
+    check(r.status, `GetVpRegisters (VP ${index})`);
+    vps.push({ index, registers: SAVED_REGISTERS.map((name, k) => ({ name, value: r.values[k] ?? 0n })) });
+  }
+  const saved: SavedVm = {
+    kind: 'viridian-vmwp-state',
+    version: SAVED_VM_VERSION,
+    pageCount,
+    memory: capturePages(ram),
+    vps,
+    devices: {},
+  };
+  teardown();
+  return saved;
+}
+
+// ---- messages from the runtime -------------------------------------------------------------------
+
+function onFirmware(m: Extract<ToVmwp, { type: 'firmware' }>): void {
+  if (controls.has(m.vpIndex) || m.vpIndex >= vpCount) return;
+  if (!(m.control instanceof SharedArrayBuffer) || m.control.byteLength !== VP_CONTROL_BYTES) return;
+  if (!(m.ram instanceof SharedArrayBuffer) || m.ram.byteLength !== pageCount * PAGE_SIZE) return;
+  controls.set(m.vpIndex, new Int32Array(m.control));
+  if (m.vpIndex === 0) {
+    boot(m.ram).catch((error: unknown) => {
+      const message = (error as Error).message;
+      try {
+        teardown();
+      } finally {
+        post({ type: 'failed', message });
+      }
+    });
+  }
+}
+
+function onVpExit(m: Extract<ToVmwp, { type: 'vp-exit' }>): void {
+  if (phase === 'down') return;
+  const status = fw === undefined ? FwStatus.Loading : Atomics.load(fw, fwWord(Fw.status));
+  const wasBooting = phase === 'booting';
+  const message = m.error ?? `VP ${m.vpIndex} stopped (code ${m.code ?? 'none'})`;
+  teardown();
+  if (wasBooting) post({ type: 'failed', message });
+  else if (status === FwStatus.Off && m.error === undefined) post({ type: 'exit', reason: 'off', message });
+  else post({ type: 'exit', reason: 'guestCrashed', message: firstLine(message) });
+}
+
+function firstLine(text: string): string {
+  const line = text.split('\n').find((l) => l.trim().length > 0) ?? text;
+  return line.replace(/^Error: /, '').slice(0, 500);
+}
+
+async function call(m: Extract<ToVmwp, { type: 'call' }>): Promise<unknown> {
+  switch (m.op) {
+    case 'pause':
+      return pause();
+    case 'resume':
+      return resume();
+    case 'save':
+      return save();
+    case 'turnOff':
+      teardown();
+      return undefined;
+    case 'shutdown':
+      // No shutdown integration service runs in the guest yet: the request cannot be delivered.
+      return false;
+  }
+}
+
+port.on('message', (m: ToVmwp) => {
+  switch (m.type) {
+    case 'firmware':
+      onFirmware(m);
+      break;
+    case 'vp-exit':
+      onVpExit(m);
+      break;
+    case 'budget':
+      budgetPermille = Math.round(Math.min(100, Math.max(1, m.percent)) * 10);
+      if (fw !== undefined && phase !== 'down') Atomics.store(fw, fwWord(Fw.budgetPermille), budgetPermille);
+      break;
+    case 'call':
+      call(m).then(
+        (value) => post({ type: 'reply', id: m.id, ok: true, value }),
+        (error: unknown) => post({ type: 'reply', id: m.id, ok: false, error: (error as Error).message }),
+      );
+      break;
+  }
+});
+
+try {
+  createPartition();
+} catch (error) {
+  try {
+    teardown();
+  } finally {
+    post({ type: 'failed', message: (error as Error).message });
+  }
+}
