@@ -29,6 +29,17 @@ export {
   VmbusServerCore,
 } from './server-core.js';
 export {
+  createSynicClientTransport,
+  createSynicServerTransport,
+  SynicClientTransport,
+  type SynicClientTransportOptions,
+  SynicErrorReason,
+  SynicServerTransport,
+  type SynicServerTransportOptions,
+  SynicTransportError,
+  type SynicTransportStats,
+} from './synic/index.js';
+export {
   type ClientTransport,
   connectThreadTransport,
   createThreadTransport,
