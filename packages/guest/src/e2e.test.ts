@@ -1,0 +1,216 @@
+// A child partition on the real hypervisor boots the guest runtime: enlightenment, then VMBus over
+// SynIC with every integration component served by IcHost on a root VP in this thread.
+import { DeviceHost } from '@viridian/device-sdk';
+import { CHILD_DEFAULT_PRIVILEGES, HvPartitionPrivilege, HvStatus, privilegeMask } from '@viridian/hvdef';
+import { connectRootVp, type GuestVp, Hypervisor, type HypervisorEvent } from '@viridian/hypervisor';
+import { IcHost, icDevices, KvpPool } from '@viridian/ic';
+import { createSynicServerTransport, type VmbusError } from '@viridian/vmbus';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VIRIDIAN_GUEST_OS_ID } from './enlighten.js';
+import { withParameters } from './program.js';
+
+const IMAGE = new URL('./image.test-fixture.ts', import.meta.url);
+const PROGRAMS = new URL('./programs.test-fixture.ts', import.meta.url);
+const PAGES = 512;
+const PRIVILEGES_PROPERTY = 0x0001_0000;
+
+let hv: Hypervisor;
+
+beforeAll(async () => {
+  hv = await Hypervisor.start();
+});
+afterAll(async () => {
+  await hv?.stop();
+});
+
+function createChild(root: GuestVp, image: string, privileges: bigint = CHILD_DEFAULT_PRIVILEGES): bigint {
+  const c = root.createPartition();
+  expect(c.status).toBe(0);
+  const id = c.partitionId;
+  expect(root.setPartitionProperty(id, PRIVILEGES_PROPERTY, privileges)).toBe(0);
+  // One parameter page holds 511 deposit elements: deposit in chunks.
+  for (let n = 0; n < PAGES; n += 256)
+    expect(root.depositMemory(id, Math.min(256, PAGES - n)).status).toBe(0);
+  expect(root.initializePartition(id)).toBe(0);
+  const all = Array.from({ length: PAGES }, (_, i) => BigInt(i));
+  for (let n = 0; n < PAGES; n += 256)
+    expect(root.mapGpaPages(id, BigInt(n), 7, all.slice(n, n + 256)).status).toBe(0);
+  root.setPartitionImage(id, image);
+  return id;
+}
+
+function guestEvent(id: bigint, match: (d: Record<string, unknown>) => boolean, timeoutMs = 20_000) {
+  return hv
+    .waitForEvent(
+      (e) => e.type === 'guest' && e.partitionId === id && match(e.data as Record<string, unknown>),
+      timeoutMs,
+    )
+    .then((e) => (e as Extract<HypervisorEvent, { type: 'guest' }>).data as Record<string, unknown>);
+}
+
+function exitOf(id: bigint, timeoutMs = 20_000) {
+  return hv.waitForEvent((e) => e.type === 'vp-exit' && e.partitionId === id, timeoutMs) as Promise<
+    Extract<HypervisorEvent, { type: 'vp-exit' }>
+  >;
+}
+
+describe('boot on the hypervisor', () => {
+  it('enlightens with the default child privileges: GUEST_OS_ID, hypercall page, TIME_REF_COUNT clock, SynIC pages', async () => {
+    const root = connectRootVp(await hv.attachRootVp());
+    const id = createChild(root, `${IMAGE.href}?scenario=enlighten`);
+    const report = guestEvent(id, (d) => d.test === 'enlighten');
+    expect(root.createVp(id, 0)).toBe(0);
+    const r = await report;
+    expect(BigInt(`0x${r.guestOsId}`)).toBe(VIRIDIAN_GUEST_OS_ID);
+    expect(VIRIDIAN_GUEST_OS_ID >> 56n).toBe(0x80n | 0x56n); // open-source bit + OS type 0x56
+    const gpa = r.hypercallPageGpa as number;
+    expect(gpa % 4096).toBe(0);
+    expect(gpa).toBeGreaterThan(0);
+    expect(BigInt(`0x${r.hypercall}`)).toBe(BigInt(gpa) | 1n);
+    expect(r.clock).toBe('msr'); // a default child has no AccessPartitionReferenceTsc
+    expect(Number(r.elapsed100ns)).toBeGreaterThan(100_000); // ≥ 10 ms of the 30 ms halt
+    expect(BigInt(`0x${r.simp}`)).toBe(BigInt(r.simpGpa as number) | 1n);
+    expect(BigInt(`0x${r.siefp}`)).toBe(BigInt(r.siefpGpa as number) | 1n);
+    expect(BigInt(`0x${r.scontrol}`) & 1n).toBe(1n);
+    expect(r.signal).toBe(HvStatus.InvalidConnectionId); // the call went through the page
+    expect(r.freePages).toBe(PAGES - 1 - 5 - 2); // page 0, five runtime pages, two per-VP parameter pages
+  });
+
+  it('uses the reference TSC page when the privilege is granted, agreeing with TIME_REF_COUNT', async () => {
+    const root = connectRootVp(await hv.attachRootVp());
+    const privileges =
+      CHILD_DEFAULT_PRIVILEGES | privilegeMask(HvPartitionPrivilege.AccessPartitionReferenceTsc);
+    const id = createChild(root, `${IMAGE.href}?scenario=enlighten`, privileges);
+    const report = guestEvent(id, (d) => d.test === 'enlighten');
+    expect(root.createVp(id, 0)).toBe(0);
+    const r = await report;
+    expect(r.clock).toBe('tsc-page');
+    expect(BigInt(`0x${r.referenceTsc}`) & 1n).toBe(1n);
+    // The page clock read after the MSR must not be behind it, and not far ahead (generous: noisy CI).
+    const skew = Number(BigInt(r.clockNow as string) - BigInt(r.msrNow as string));
+    expect(skew).toBeGreaterThanOrEqual(-10_000);
+    expect(skew).toBeLessThan(5_000_000);
+  });
+});
+
+interface Vm {
+  readonly id: bigint;
+  readonly ics: IcHost;
+  readonly host: DeviceHost;
+  readonly errors: string[];
+}
+
+async function startVm(program: string, opts: { drift?: number } = {}): Promise<Vm> {
+  const root = connectRootVp(await hv.attachRootVp());
+  const image = withParameters(`${IMAGE.href}?scenario=run`, {
+    program,
+    ...(opts.drift !== undefined ? { clockDrift: opts.drift } : {}),
+    hostName: 'probe.example',
+  });
+  const privileges =
+    CHILD_DEFAULT_PRIVILEGES | privilegeMask(HvPartitionPrivilege.AccessPartitionReferenceTsc);
+  const id = createChild(root, image, privileges);
+  const errors: string[] = [];
+  const transport = createSynicServerTransport(root, id, {
+    onError: (e: VmbusError) => errors.push(`${e.code} ${e.message}`),
+  });
+  const ramEvent = guestEvent(id, (d) => d.test === 'ram');
+  expect(root.createVp(id, 0)).toBe(0);
+  const { ram, go } = (await ramEvent) as { ram: SharedArrayBuffer; go: SharedArrayBuffer };
+  const ics = new IcHost({
+    referenceTime: () => root.getVpRegisters(id, 0, [0x9_0004]).values[0] ?? 0n,
+    heartbeat: { intervalMs: 200, lostAfterMs: 1_000 },
+    timeSync: { samplePeriodMs: 300 },
+  });
+  const host = new DeviceHost({
+    memory: ram,
+    transport,
+    onError: (e) => errors.push(`${e.code} ${e.message}`),
+  });
+  for (const d of icDevices(ics)) host.add(d);
+  const goWord = new Int32Array(go);
+  Atomics.store(goWord, 0, 1);
+  Atomics.notify(goWord, 0);
+  return { id, ics, host, errors };
+}
+
+async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('the runtime over VMBus on SynIC', () => {
+  it('boots, binds every IC and serves heartbeat, KVP, time sync and shutdown', async () => {
+    const vm = await startVm(`${PROGRAMS.href}?p=probe`, { drift: 0.01 });
+    const booted = await guestEvent(vm.id, (d) => d.event === 'booted');
+    expect(booted.vmbus).toBe(true);
+    expect(booted.drivers).toEqual(['ic-heartbeat', 'ic-kvp', 'ic-timeSync', 'ic-shutdown', 'ic-vss']);
+
+    // Heartbeat: the program said it is healthy.
+    await until('heartbeat OK', () => vm.ics.heartbeat().text === 'OK (Applications healthy)');
+
+    // KVP: the auto pool carries the identity; the guest pool what the program set; host → guest.
+    const auto = await vm.ics.kvp.get(KvpPool.Auto, 'OSName');
+    expect(auto).toMatchObject({ ok: true, value: 'Viridian Guest' });
+    expect(await vm.ics.kvp.get(KvpPool.Auto, 'FullyQualifiedDomainName')).toMatchObject({
+      value: 'probe.example',
+    });
+    expect(await vm.ics.kvp.get(KvpPool.Guest, 'Probe')).toMatchObject({ ok: true, value: 'ready' });
+    const change = guestEvent(vm.id, (d) => d.test === 'kvp-change' && d.key === 'Role');
+    expect(await vm.ics.kvp.set(KvpPool.External, 'Role', 'web')).toMatchObject({ ok: true });
+    expect(await change).toMatchObject({ value: 'web' });
+
+    // Time sync: a clock 1 % fast converges to within 10 ms of the host's clock.
+    const settled = await until(
+      'clock within 10 ms',
+      () => {
+        const last = hv.events
+          .filter((e) => e.type === 'guest' && e.partitionId === vm.id)
+          .map((e) => (e as { data: Record<string, unknown> }).data)
+          .filter((d) => d.test === 'clock')
+          .slice(-3);
+        return last.length === 3 &&
+          last.every((d) => (d.corrections as number) >= 2 && Math.abs(d.errorMs as number) < 10)
+          ? last
+          : undefined;
+      },
+      20_000,
+    );
+    expect(settled).toHaveLength(3);
+
+    // Shutdown: acknowledged, the program's hook runs, then the VP stops.
+    const hook = guestEvent(vm.id, (d) => d.test === 'hook');
+    const exit = exitOf(vm.id);
+    const result = await vm.ics.shutdown({ kind: 'shutdown', reason: 'Maintenance', timeoutMs: 10_000 });
+    expect(result).toMatchObject({ outcome: 'accepted' });
+    expect(await hook).toMatchObject({ notice: { kind: 'shutdown', reason: 'Maintenance', by: 'host' } });
+    const stopped = await guestEvent(vm.id, (d) => d.test === 'stopped');
+    expect(stopped.notice).toMatchObject({ kind: 'shutdown', by: 'host' });
+    expect((await exit).error).toBeUndefined();
+    vm.ics.close();
+    vm.host.close();
+  });
+
+  it('a crashing guest program takes down only its partition, and says why', async () => {
+    const healthy = await startVm(`${PROGRAMS.href}?p=probe`);
+    await until('heartbeat OK', () => healthy.ics.heartbeat().text === 'OK (Applications healthy)');
+    const crashing = await startVm(`${PROGRAMS.href}?p=crash`);
+    const crashed = guestEvent(crashing.id, (d) => d.event === 'crashed');
+    const exit = await exitOf(crashing.id);
+    expect(String((await crashed).error)).toContain('deliberate');
+    expect(`${exit.error ?? ''}`).toContain('deliberate');
+    // The crashed guest stops answering; the other keeps answering.
+    await until('lost communication', () => crashing.ics.heartbeat().status === 'LostCommunication');
+    expect(healthy.ics.heartbeat().text).toBe('OK (Applications healthy)');
+    expect(await healthy.ics.kvp.get(KvpPool.Guest, 'Probe')).toMatchObject({ value: 'ready' });
+    for (const vm of [healthy, crashing]) {
+      vm.ics.close();
+      vm.host.close();
+    }
+  });
+});
