@@ -1,5 +1,7 @@
+import { HvPartitionProperty } from '@viridian/hvdef';
+import { connectRootVp } from '@viridian/hypervisor';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { type VmwpExit, VmwpRuntime } from './index.js';
+import { type SavedVm, type VmwpExit, VmwpRuntime } from './index.js';
 import type { VmwpConfig } from './protocol.js';
 
 let runtime: VmwpRuntime;
@@ -43,4 +45,142 @@ test('a VM is a child partition with its VPs; turning it off deletes the partiti
   const after = await hv.stats();
   expect(after.partitions).not.toContain(id);
   expect(exits).toEqual([]);
+});
+
+/** Collects the tick counts the counting fixture logs. */
+function ticker() {
+  const ticks: number[] = [];
+  return {
+    ticks,
+    onGuestLog: (line: string) => {
+      const m = /^ticks=(\d+)$/.exec(line);
+      if (m) ticks.push(Number(m[1]));
+    },
+    async until(predicate: () => boolean | Promise<boolean>, ms = 10_000) {
+      const end = Date.now() + ms;
+      while (!(await predicate())) {
+        if (Date.now() > end) throw new Error('timed out');
+        await sleep(20);
+      }
+    },
+  };
+}
+
+const counting = new URL('./counting.test-fixture.ts', import.meta.url).href;
+
+test('a crashing guest ends only its own VM: guestCrashed, partition deleted, the other VM keeps running', async () => {
+  const hv = await runtime.hypervisor();
+  const exits: VmwpExit[] = [];
+  const t = ticker();
+  const good = await runtime.start(vmConfig('good', counting), {
+    onExit: (e) => exits.push(e),
+    onGuestLog: t.onGuestLog,
+  });
+  const crashExits: VmwpExit[] = [];
+  const bad = await runtime.start(vmConfig('bad', 'crash'), { onExit: (e) => crashExits.push(e) });
+  const badId = bad.partitionId;
+  await t.until(() => crashExits.length > 0);
+  expect(crashExits).toEqual([
+    { reason: 'guestCrashed', message: expect.stringContaining('guest fault after') },
+  ]);
+  await t.until(async () => !(await hv.stats()).partitions.includes(badId as bigint));
+  const seen = t.ticks.length;
+  await t.until(() => t.ticks.length >= seen + 3);
+  expect((await hv.stats()).partitions).toContain(good.partitionId);
+  expect(exits).toEqual([]);
+  await good.turnOff();
+});
+
+test('pause holds the guest at a safe point and resume lets it continue', async () => {
+  const t = ticker();
+  const vm = await runtime.start(vmConfig('pause', counting), {
+    onExit: () => undefined,
+    onGuestLog: t.onGuestLog,
+  });
+  await t.until(() => t.ticks.length >= 2);
+  await vm.pause();
+  expect(vm.stats()).toMatchObject({ cpuPercent: 0, heartbeat: 'Paused' });
+  const frozen = t.ticks.length;
+  await sleep(600);
+  expect(t.ticks.length).toBe(frozen);
+  await vm.resume();
+  await t.until(() => t.ticks.length >= frozen + 2);
+  // Counting continues from where it stopped.
+  expect(t.ticks.slice(frozen - 1)).toEqual(t.ticks.slice(frozen - 1).sort((a, b) => a - b));
+  await vm.turnOff();
+});
+
+test('save captures memory and VP registers and powers off; restore resumes in a fresh partition', async () => {
+  const hv = await runtime.hypervisor();
+  const t = ticker();
+  const config = vmConfig('saver', counting);
+  const vm = await runtime.start(config, { onExit: () => undefined, onGuestLog: t.onGuestLog });
+  await t.until(() => t.ticks.length >= 3);
+  const oldId = vm.partitionId as bigint;
+  const saved = (await vm.save()) as SavedVm;
+  const last = t.ticks[t.ticks.length - 1] as number;
+  expect((await hv.stats()).partitions).not.toContain(oldId);
+  expect(saved).toMatchObject({ kind: 'viridian-vmwp-state', version: 1, pageCount: 32 * 256 });
+  // The firmware page, the program state (with its 8 KiB buffer) and the hypercall pages are present.
+  expect(saved.memory.pages.length).toBeGreaterThanOrEqual(4);
+  expect(saved.memory.pages.length).toBeLessThan(100);
+  const rax = saved.vps[0]?.registers.find((r) => r.name === 0x20000)?.value ?? 0n;
+  expect(rax).toBeGreaterThanOrEqual(BigInt(last));
+
+  const after = ticker();
+  const restored = await runtime.start(config, {
+    restore: saved,
+    onExit: () => undefined,
+    onGuestLog: after.onGuestLog,
+  });
+  expect(restored.partitionId).not.toBe(oldId);
+  await after.until(() => after.ticks.length >= 2);
+  // The count goes on from the saved one instead of starting again at 10.
+  expect(after.ticks[0]).toBeGreaterThan(last);
+  expect(after.ticks[0]).toBeLessThanOrEqual(Number(rax) + 10);
+  await restored.turnOff();
+});
+
+test('a saved state that does not fit the VM is refused', async () => {
+  const config = vmConfig('refuse', counting);
+  const vm = await runtime.start(config, { onExit: () => undefined });
+  const saved = (await vm.save()) as SavedVm;
+  await expect(
+    runtime.start({ ...config, memoryMB: 64 }, { restore: saved, onExit: () => undefined }),
+  ).rejects.toThrow(/8192 pages of memory, the VM has 16384/);
+  await expect(
+    runtime.start(config, { restore: { ...saved, version: 99 }, onExit: () => undefined }),
+  ).rejects.toThrow(/version 99 is not the supported version 1/);
+});
+
+test('CPU weight, reserve and limit are partition properties; the processor budget shows in stats', async () => {
+  const hv = await runtime.hypervisor();
+  const light = await runtime.start(
+    vmConfig('light', 'primes', { cpu: { reservePercent: 10, limitPercent: 50, relativeWeight: 100 } }),
+    {
+      onExit: () => undefined,
+    },
+  );
+  const heavy = await runtime.start(
+    vmConfig('heavy', 'primes', { cpu: { reservePercent: 0, limitPercent: 100, relativeWeight: 400 } }),
+    {
+      onExit: () => undefined,
+    },
+  );
+  const root = connectRootVp(await hv.attachRootVp());
+  const prop = (id: bigint | undefined, code: number) => root.getPartitionProperty(id as bigint, code).value;
+  expect(prop(light.partitionId, HvPartitionProperty.CpuWeight)).toBe(100n);
+  expect(prop(heavy.partitionId, HvPartitionProperty.CpuWeight)).toBe(400n);
+  expect(prop(light.partitionId, HvPartitionProperty.CpuReserve)).toBe(BigInt(Math.round(0x10000 * 0.1)));
+  expect(prop(light.partitionId, HvPartitionProperty.CpuCap)).toBe(0x8000n);
+  // VMMS turns weights into budgets: 1:4 of one processor.
+  light.setCpuBudget(18);
+  heavy.setCpuBudget(72);
+  await sleep(2500);
+  const a = light.stats().cpuPercent;
+  const b = heavy.stats().cpuPercent;
+  expect(a).toBeGreaterThan(3);
+  expect(a).toBeLessThan(35);
+  expect(b).toBeGreaterThan(a * 1.8);
+  await Promise.all([light.turnOff(), heavy.turnOff()]);
 });

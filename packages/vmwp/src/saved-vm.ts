@@ -52,10 +52,14 @@ export function capturePages(ram: SharedArrayBuffer): SavedMemory {
   return { pages: Uint32Array.from(present), data };
 }
 
-/** Writes saved pages back into a fresh partition's memory (all zero until then). */
+/**
+ * Writes saved pages back into a fresh partition's memory (all zero until then), except page 0: the
+ * firmware page belongs to this boot and is written afresh, its `go` word last.
+ */
 export function restorePages(ram: SharedArrayBuffer, memory: SavedMemory): void {
   const bytes = new Uint8Array(ram);
   memory.pages.forEach((page, k) => {
+    if (page === 0) return;
     bytes.set(memory.data.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE), page * PAGE_SIZE);
   });
 }

@@ -149,8 +149,7 @@ function writeBootPage(memory: SharedArrayBuffer, go: number): void {
 async function boot(memory: SharedArrayBuffer): Promise<void> {
   ram = memory;
   fw = new Int32Array(memory, 0, PAGE_SIZE / 4);
-  if (data.hasRestore) {
-    const saved = validateSavedVm(data.restore, pageCount, vpCount);
+  if (saved !== undefined) {
     restorePages(memory, saved.memory);
     for (const vp of saved.vps) {
       const r = root.setVpRegisters(partitionId, vp.index, vp.registers);
@@ -338,7 +337,10 @@ port.on('message', (m: ToVmwp) => {
   }
 });
 
+let saved: SavedVm | undefined;
 try {
+  // A state that cannot be restored is refused before any partition exists.
+  if (data.hasRestore) saved = validateSavedVm(data.restore, pageCount, vpCount);
   createPartition();
 } catch (error) {
   try {
