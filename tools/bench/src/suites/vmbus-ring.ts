@@ -9,6 +9,7 @@ import {
   WaitStatus,
   WriteStatus,
 } from '@viridian/vmbus-ring';
+import { RingBuffer } from 'ringbuf.js';
 import { compared, median, opsPerSecond } from '../stats.js';
 import type { BenchRecord, BenchSuite } from '../types.js';
 
@@ -26,6 +27,7 @@ const SIZES = [64, 1024, 16384, 65536];
 const WORKER_FLAG = 'vmbus-ring-bench';
 const BATCH = 16;
 const SPIN = 256;
+const SPSC_END = 0xff;
 
 interface RingRequest {
   readonly kind: 'ring';
@@ -36,6 +38,12 @@ interface RingRequest {
 interface PortRequest {
   readonly kind: 'port';
   readonly port: MessagePort;
+}
+/** The ringbuf.js baseline: a wait-free SPSC byte ring over a SharedArrayBuffer, polled by both sides. */
+interface SpscRequest {
+  readonly kind: 'spsc';
+  readonly storage: SharedArrayBuffer;
+  readonly payload: number;
 }
 interface ReadResult {
   readonly packets: number;
@@ -113,6 +121,49 @@ function writeRing(ring: OutgoingRing, size: number, ms: number, batch: number):
   }
 }
 
+/** ringbuf.js reader: pops fixed-size packets until one whose first byte marks the end. */
+function readSpsc(req: SpscRequest): ReadResult {
+  const ring = new RingBuffer(req.storage, Uint8Array as never);
+  const packet = new Uint8Array(req.payload);
+  parentPort!.postMessage('ready');
+  let packets = 0;
+  let start = 0;
+  for (;;) {
+    if (ring.available_read() < req.payload) continue;
+    ring.pop(packet, req.payload);
+    if (start === 0) start = performance.now();
+    if (packet[0] === SPSC_END)
+      return { packets, bytes: packets * req.payload, ms: performance.now() - start, signals: 0 };
+    packets++;
+  }
+}
+
+/** ringbuf.js writer: pushes whole packets for `ms` (spinning while full), then the end packet. */
+function writeSpsc(ring: RingBuffer, size: number, ms: number): void {
+  const payload = new Uint8Array(size).fill(0x5a);
+  const push = (packet: Uint8Array) => {
+    for (let done = 0; done < size; ) done += ring.push(packet, size - done, done);
+  };
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) for (let i = 0; i < 64; i++) push(payload);
+  push(new Uint8Array(size).fill(SPSC_END));
+}
+
+async function spscRun(
+  worker: ReturnType<typeof spawnWorker>,
+  size: number,
+  ms: number,
+): Promise<ReadResult> {
+  const storage = RingBuffer.getStorageForCapacity(RING_PAGES * 4096, Uint8Array as never);
+  const ring = new RingBuffer(storage, Uint8Array as never);
+  const ready = nextMessage<string>(worker);
+  worker.postMessage({ kind: 'spsc', storage, payload: size } satisfies SpscRequest);
+  await ready;
+  const result = nextMessage<ReadResult>(worker);
+  writeSpsc(ring, size, ms);
+  return result;
+}
+
 function nextMessage<T>(target: { once(event: 'message', f: (m: T) => void): unknown }): Promise<T> {
   return new Promise((resolve) => target.once('message', resolve));
 }
@@ -175,9 +226,13 @@ function memcpyBytesPerSecond(size: number): number {
 }
 
 if (!isMainThread && workerData === WORKER_FLAG) {
-  parentPort!.on('message', (req: RingRequest | PortRequest) => {
+  parentPort!.on('message', (req: RingRequest | PortRequest | SpscRequest) => {
     if (req.kind === 'ring') {
       parentPort!.postMessage(readRing(req));
+      return;
+    }
+    if (req.kind === 'spsc') {
+      parentPort!.postMessage(readSpsc(req));
       return;
     }
     let received = 0;
@@ -198,12 +253,14 @@ export const suite: BenchSuite = {
       await ringRun(worker, 64, WARMUP_MS, 1);
       await ringRun(worker, 64, WARMUP_MS, BATCH);
       await portRun(worker, 64, WARMUP_MS);
+      await spscRun(worker, 64, WARMUP_MS);
       for (const size of SIZES) {
         // Rounds interleave the three transports so a noisy neighbour hits all of them alike; each
         // figure is the median of its rounds.
         const singleRates: number[] = [];
         const batchedRates: number[] = [];
         const portRates: number[] = [];
+        const spscRates: number[] = [];
         let singleSignals = 0;
         let singlePackets = 0;
         for (let round = 0; round < ROUNDS; round++) {
@@ -214,10 +271,13 @@ export const suite: BenchSuite = {
           singleSignals += single.signals + single.writerSignals;
           singlePackets += single.packets;
           portRates.push(await portRun(worker, size, RUN_MS));
+          const spsc = await spscRun(worker, size, RUN_MS);
+          spscRates.push((spsc.packets * 1000) / spsc.ms);
         }
         const singlePps = median(singleRates);
         const batchedPps = median(batchedRates);
         const portPps = median(portRates);
+        const spscPps = median(spscRates);
         const memcpy = memcpyBytesPerSecond(size);
         const label = size >= 1024 ? `${size / 1024} KiB` : `${size} B`;
         records.push(
@@ -241,6 +301,13 @@ export const suite: BenchSuite = {
             'GB/s',
             'memcpy (typed-array set), 1 thread',
             memcpy / 1e9,
+          ),
+          compared(
+            `ring ${label}: packets, 2 threads, batches of ${BATCH}, against ringbuf.js`,
+            batchedPps / 1e6,
+            'Mpkt/s',
+            'ringbuf.js SPSC ring (polling, no framing)',
+            spscPps / 1e6,
           ),
           {
             name: `ring ${label}: signals per 1000 packets, each published alone (both directions)`,
