@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { GuestContext, GuestProgram } from './guest.js';
+import { type BuiltinImage, builtinImageUrl, type GuestContext, type GuestProgram } from '@viridian/vmwp';
 import { Command, Ctl, type GuestMessage, type GuestWorkerData, Status } from './thread-protocol.js';
 
 // A VM's worker thread: runs one guest program between Atomics-gated safe points. The loop is
@@ -16,7 +16,7 @@ const post = (message: GuestMessage): void => port.postMessage(message);
 const TICK_MS = 250;
 const LOG_PER_SECOND = 10;
 
-const moduleUrl = data.builtin ? new URL(`./guests/${data.image}.js`, import.meta.url).href : data.image;
+const moduleUrl = data.builtin ? builtinImageUrl(data.image as BuiltinImage) : data.image;
 const loaded = (await import(moduleUrl)) as { default?: GuestProgram; program?: GuestProgram };
 const program = loaded.default ?? loaded.program;
 if (typeof program?.boot !== 'function' || typeof program.step !== 'function') {

@@ -1,3 +1,13 @@
+// Guest programs and the built-in images now belong to the VM worker that runs them.
+export {
+  BUILTIN_IMAGES,
+  type BuiltinImage,
+  defineGuest,
+  type GuestContext,
+  type GuestProgram,
+  VmwpRuntime,
+  type VmwpRuntimeOptions,
+} from '@viridian/vmwp';
 export { type Caller, TokenStore } from './auth.js';
 export {
   AutomaticStartAction,
@@ -15,8 +25,6 @@ export {
 } from './config.js';
 export { ErrorCode, isErrorCode, VmmsError } from './errors.js';
 export { EventLevel, EventLog, type EventQuery, type VmEvent } from './event-log.js';
-export { defineGuest, type GuestContext, type GuestProgram } from './guest.js';
-export { BUILTIN_IMAGES, type BuiltinImage } from './guests/index.js';
 export { type Connection, connectInProcess } from './in-process.js';
 export { type JobError, type JobInfo, JobManager, JobState } from './jobs.js';
 export { LifecycleEvent, legalIn, VmLifecycle, VmState } from './lifecycle.js';

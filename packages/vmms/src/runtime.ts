@@ -52,6 +52,11 @@ export interface RunningVm {
   turnOff(): Promise<void>;
   /** Captures the whole VM state at a safe point and powers the VM off. The state is structured-cloneable. */
   save(): Promise<unknown>;
+  /**
+   * Why a graceful shutdown cannot be asked of this guest right now (for example: it runs no shutdown
+   * integration service), or undefined when it can. VMMS refuses a stop with this reason.
+   */
+  shutdownUnavailableReason?(): string | undefined;
   /** The share of one host processor this VM may use, set by VMMS from the VMs' weights, reserves and limits. */
   setCpuBudget(percent: number): void;
   stats(): VmRuntimeStats;
@@ -66,4 +71,6 @@ export interface VmRuntime {
   checkImage(image: string): string | undefined;
   /** Boots (or restores) the VM; resolves once it runs, rejects if it could not start. */
   start(config: VmConfig, options: VmStartOptions): Promise<RunningVm>;
+  /** Releases what the runtime holds (its hypervisor, threads) once every VM is off or saved. */
+  close?(): Promise<void>;
 }

@@ -1,11 +1,11 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { VmwpRuntime } from '@viridian/vmwp';
 import { TokenStore } from './auth.js';
 import { type Connection, connectInProcess } from './in-process.js';
 import type { VmRuntime } from './runtime.js';
 import { ApiServer, socketPathFor } from './server.js';
 import type { ApiHost } from './session.js';
-import { ThreadRuntime } from './thread-runtime.js';
 import { Vmms, type VmmsOptions } from './vmms.js';
 
 /** The data directory: an explicit value, else `VIRIDIAN_DATA_DIR`, else `~/.viridian`. */
@@ -16,6 +16,7 @@ export function resolveDataDir(explicit?: string): string {
 
 export interface HostServiceOptions extends Partial<Omit<VmmsOptions, 'dataDir' | 'runtime'>> {
   dataDir: string;
+  /** What runs the VMs (default: a VmwpRuntime, each VM a child partition of the Viridian hypervisor). */
   runtime?: VmRuntime;
   productVersion?: string;
   /** Listen on the data directory's socket (default true); false serves only in-process connections. */
@@ -40,7 +41,7 @@ export class HostService {
   /** Opens the data directory, starts listening, then applies automatic start actions. */
   static async start(options: HostServiceOptions): Promise<HostService> {
     const { dataDir, runtime, productVersion, listen, ...rest } = options;
-    const vmms = new Vmms({ ...rest, dataDir, runtime: runtime ?? new ThreadRuntime() });
+    const vmms = new Vmms({ ...rest, dataDir, runtime: runtime ?? new VmwpRuntime() });
     const tokens = new TokenStore(dataDir);
     const host = new HostService(vmms, tokens, productVersion ?? '0.0.0');
     if (listen !== false) host.#server = await ApiServer.listen(host.#api, host.socketPath);

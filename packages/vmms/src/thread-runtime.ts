@@ -3,9 +3,9 @@ import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '@viridian/threads';
+import { BUILTIN_IMAGES } from '@viridian/vmwp';
 import type { VmConfig } from './config.js';
 import { ErrorCode, VmmsError } from './errors.js';
-import { BUILTIN_IMAGES } from './guests/index.js';
 import type { RunningVm, VmExit, VmRuntime, VmRuntimeStats, VmStartOptions } from './runtime.js';
 import { ExitReason, HeartbeatStatus } from './runtime.js';
 import { Command, Ctl, type GuestMessage, type GuestWorkerData, Status } from './thread-protocol.js';
@@ -20,7 +20,10 @@ export interface ThreadRuntimeOptions {
 }
 
 /**
- * Runs each VM's guest program in its own worker thread: a real thread with real crash isolation.
+ * Runs each VM's guest program directly in its own worker thread, without a partition: a stand-in
+ * whose guests offer heartbeat and shutdown services in-process. VMMS's policy tests use it to
+ * exercise graceful-stop and heartbeat paths until the partitions run the VMBus integration
+ * services; hosts run VMs with VmwpRuntime.
  * A fault in one guest (an exception, running out of its memory) ends only that thread.
  */
 export class ThreadRuntime implements VmRuntime {

@@ -159,6 +159,7 @@ export class Vmms {
       pending.push(this.#applyStopAction(record));
     }
     await Promise.allSettled(pending);
+    await this.#runtime.close?.();
     this.events.append(HOST_LOG_ID, '', EventLevel.Info, 'service-stopped', 'service stopped');
   }
 
@@ -548,6 +549,10 @@ export class Vmms {
         ErrorCode.InvalidState,
         'the shutdown integration service is disabled for this VM, so the guest cannot be asked to shut down; turn it off instead',
       );
+    }
+    const unavailable = record.running?.shutdownUnavailableReason?.();
+    if (unavailable !== undefined && record.lifecycle.can(LifecycleEvent.Stop)) {
+      throw new VmmsError(ErrorCode.InvalidState, unavailable);
     }
   }
 

@@ -11,7 +11,8 @@ import {
   VP_CONTROL_BYTES,
 } from '@viridian/hypervisor';
 import { spawnWorker } from '@viridian/threads';
-import { BUILTIN_IMAGES } from './guests/index.js';
+import { BUILTIN_IMAGES, type BuiltinImage } from './guests/index.js';
+import { builtinImageUrl, moduleUrl } from './module-url.js';
 import type { FromVmwp, ToVmwp, VmwpConfig, VmwpWorkerData } from './protocol.js';
 
 /** Heartbeat as Hyper-V reports it for a VM's heartbeat integration service. */
@@ -76,14 +77,6 @@ export interface VmwpRuntimeOptions {
 const MAX_PARTITION_PAGES = 524_288;
 const LOG_PER_SECOND = 20;
 
-/** A sibling module's URL: the compiled `.js` when it exists, else the `.ts` source (tests, development). */
-function moduleUrl(relative: string): string {
-  const js = new URL(relative, import.meta.url);
-  if (existsSync(fileURLToPath(js))) return js.href;
-  const ts = new URL(js.href.replace(/\.js$/, '.ts'));
-  return existsSync(fileURLToPath(ts)) ? ts.href : js.href;
-}
-
 /**
  * Runs each VM as a child partition of the Viridian hypervisor, driven by its own VMWP thread.
  * Implements VMMS's VmRuntime seam (structurally: this package sits below VMMS).
@@ -145,7 +138,7 @@ export class VmwpRuntime {
     }
     const hv = await this.hypervisor();
     const program = Object.hasOwn(BUILTIN_IMAGES, config.image)
-      ? moduleUrl(`./guests/${config.image}.js`)
+      ? builtinImageUrl(config.image as BuiltinImage)
       : config.image.startsWith('file:')
         ? config.image
         : pathToFileURL(config.image).href;
