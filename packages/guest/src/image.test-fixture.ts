@@ -44,8 +44,11 @@ export async function main(vp: GuestVp): Promise<void> {
   }
   const go = new Int32Array(new SharedArrayBuffer(4));
   post({ test: 'ram', ram: vp.memory.ram, go: go.buffer });
+  // Atomics.waitAsync alone does not keep a thread's event loop alive.
+  const keepAlive = setInterval(() => {}, 1_000);
   const w = Atomics.waitAsync(go, 0, 0);
   if (w.async) await w.value;
+  clearInterval(keepAlive);
   const { notice, runtime } = await runGuest(vp, parseImageParameters(import.meta.url), {
     transport: () => createSynicClientTransport(vp, { vector: VMBUS_VECTOR }),
   });

@@ -23,7 +23,7 @@ export async function main(guest: Guest): Promise<void> {
       test: 'clock',
       errorMs: guest.clock.now() - Date.now(),
       corrections: guest.clock.corrections.length,
-      source: guest.drivers.length,
+      rate: guest.clock.rate,
     });
   }
 }
