@@ -7,12 +7,18 @@ import type { VpHandle } from './guest-vp.js';
 import { Kernel, type KernelOptions, nowNs } from './kernel/kernel.js';
 import type { Vp } from './kernel/state.js';
 import { HvBell, VpControl } from './layout.js';
+import { Dispatcher } from './scheduler/dispatcher.js';
+import { monoNs } from './scheduler/vp-clock.js';
 
 interface Boot {
   readonly bell: SharedArrayBuffer;
   /** Host requests arrive here; never listened to, only drained with receiveMessageOnPort. */
   readonly requests: MessagePort;
-  readonly options: KernelOptions & { readonly hypervisorSpinIterations: number };
+  readonly options: KernelOptions & {
+    readonly hypervisorSpinIterations: number;
+    readonly logicalProcessors: number;
+    readonly schedulerSliceMs: number;
+  };
 }
 
 const boot = workerData as Boot;
@@ -44,13 +50,22 @@ const kernel = new Kernel(boot.options, {
     worker.on('error', (error) => {
       port.postMessage({ type: 'vp-exit', ...who, error: String(error?.stack ?? error) });
     });
-    worker.on('exit', (code) => port.postMessage({ type: 'vp-exit', ...who, code }));
+    worker.on('exit', (code) => {
+      scheduler.threadExited(vp);
+      port.postMessage({ type: 'vp-exit', ...who, code });
+    });
     worker.on('message', (m) => port.postMessage({ type: 'guest', ...who, data: m }));
     return worker;
   },
   event(event) {
     port.postMessage(event);
   },
+});
+
+// The VP scheduler: grants the logical processors to child VPs (scheduler/dispatcher.ts).
+const scheduler = new Dispatcher(kernel, {
+  logicalProcessors: boot.options.logicalProcessors,
+  sliceMs: boot.options.schedulerSliceMs,
 });
 
 let running = true;
@@ -84,8 +99,12 @@ function control(message: { type: string; id: number } & Record<string, unknown>
       });
       break;
     }
+    case 'scheduler-stats':
+      port.postMessage({ type: 'reply', id: message.id, value: scheduler.stats() });
+      break;
     case 'stop':
       running = false;
+      scheduler.releaseAll();
       for (const vp of [...kernel.allVps]) kernel.deleteVp(vp);
       port.postMessage({ type: 'reply', id: message.id, value: true });
       break;
@@ -108,9 +127,11 @@ function loop(): void {
     }
     if (!running) break;
     let next = -1n;
+    let schedNext = Number.POSITIVE_INFINITY;
     try {
       kernel.serviceTraps();
       next = kernel.runTimers();
+      schedNext = scheduler.tick();
     } catch (error) {
       // Never let one bad state end the hypervisor thread: log it and keep serving.
       kernel.internalError('hypervisor loop', error);
@@ -129,6 +150,7 @@ function loop(): void {
     if (spun) continue;
     let timeout = sliceEnd - now;
     if (next >= 0n) timeout = Math.min(timeout, Number(next - nowNs()) / 1e6);
+    if (schedNext < Number.POSITIVE_INFINITY) timeout = Math.min(timeout, (schedNext - monoNs()) / 1e6);
     if (timeout > 0) Atomics.wait(bell, HvBell.sequence, seen, timeout);
   }
   if (running) setImmediate(loop);

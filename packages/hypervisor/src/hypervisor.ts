@@ -1,9 +1,11 @@
 import { once } from 'node:events';
+import { availableParallelism } from 'node:os';
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { spawnWorker } from '@viridian/threads';
 import { HypervisorError } from './faults.js';
 import type { VpHandle } from './guest-vp.js';
 import { HV_BELL_BYTES, HvBell } from './layout.js';
+import type { SchedulerStats } from './scheduler/dispatcher.js';
 
 export interface HypervisorOptions {
   /** Size of the root partition's guest-physical memory (default 16 MiB). */
@@ -20,6 +22,10 @@ export interface HypervisorOptions {
   readonly vpSpinIterations?: number;
   /** Iterations the hypervisor spins on its doorbell before Atomics.wait (default 0). */
   readonly hypervisorSpinIterations?: number;
+  /** Logical processors the scheduler grants to child VPs (default: the host's cores). */
+  readonly logicalProcessors?: number;
+  /** Scheduler time slice in ms (default 10). */
+  readonly schedulerSliceMs?: number;
 }
 
 /** Events the hypervisor thread reports to the host. */
@@ -98,6 +104,8 @@ export class Hypervisor {
           repSliceElements: options.repSliceElements ?? Number.POSITIVE_INFINITY,
           vpSpinIterations: options.vpSpinIterations ?? 0,
           hypervisorSpinIterations: options.hypervisorSpinIterations ?? 0,
+          logicalProcessors: options.logicalProcessors ?? availableParallelism(),
+          schedulerSliceMs: options.schedulerSliceMs ?? 10,
         },
       },
     });
@@ -142,6 +150,14 @@ export class Hypervisor {
 
   stats(): Promise<HypervisorStats> {
     return this.request<HypervisorStats>('stats');
+  }
+
+  /**
+   * A snapshot of the VP scheduler: cumulative run time per partition and VP. Two snapshots give
+   * CPU usage (cpuUsage(previous, next)).
+   */
+  schedulerStats(): Promise<SchedulerStats> {
+    return this.request<SchedulerStats>('scheduler-stats');
   }
 
   onEvent(listener: (event: HypervisorEvent) => void): () => void {

@@ -3,7 +3,8 @@
 import { HvMsr, IA32_APIC_BASE, Priv } from '../defs.js';
 import { ApicPage, VpControl } from '../layout.js';
 import { Access } from '../memory.js';
-import { APIC_TIMER_HZ, type Kernel, nowNs } from './kernel.js';
+import { vpRunTimeNs } from '../scheduler/vp-clock.js';
+import { APIC_TIMER_HZ, type Kernel } from './kernel.js';
 import type { Vp } from './state.js';
 
 const has = (vp: Vp, bit: number): boolean => (vp.partition.privileges & (1n << BigInt(bit))) !== 0n;
@@ -41,7 +42,8 @@ export function readMsr(k: Kernel, vp: Vp, msr: number): bigint | undefined {
     case HvMsr.Reset:
       return has(vp, Priv.AccessResetReg) ? 0n : undefined;
     case HvMsr.VpRuntime:
-      return has(vp, Priv.AccessVpRunTimeReg) ? (nowNs() - vp.createdNs) / 100n : undefined;
+      // 100 ns units of the run time the VP accounted (halted and parked time excluded).
+      return has(vp, Priv.AccessVpRunTimeReg) ? BigInt(Math.floor(vpRunTimeNs(vp.control) / 100)) : undefined;
     case HvMsr.TimeRefCount:
       return has(vp, Priv.AccessPartitionReferenceCounter) ? k.referenceTime(p) : undefined;
     case HvMsr.ReferenceTsc:

@@ -26,7 +26,8 @@ export function vpRunTimeNs(control: SharedArrayBuffer, nowNs: number = monoNs()
 export function liveRunNs(f: Float64Array, nowNs: number): number {
   const run = f[F64.runNs] ?? 0;
   const start = f[F64.runStart] ?? Number.NaN;
-  const total = Number.isNaN(start) || start > nowNs ? run : run + (nowNs - start);
+  // 0 (a fresh control block) and NaN both mean "not running".
+  const total = !(start > 0) || start > nowNs ? run : run + (nowNs - start);
   return Number.isFinite(total) && total > 0 ? total : 0;
 }
 
