@@ -417,9 +417,13 @@ export class GuestVp {
     }
     // Held: the run interval ends here; the scheduler is told so it can hand the LP on.
     this.runClock.stop();
-    while (Atomics.load(c, VpControl.schedHold >> 2) !== 0) {
+    for (;;) {
+      // Wait on the value seen before telling the scheduler: a release that lands in between
+      // then ends the wait at once instead of being slept through.
+      const held = Atomics.load(c, VpControl.schedHold >> 2);
+      if (held === 0) break;
       this.runClock.parked();
-      await waitAlive(c, VpControl.schedHold >> 2, Atomics.load(c, VpControl.schedHold >> 2));
+      await waitAlive(c, VpControl.schedHold >> 2, held);
     }
     Atomics.store(c, VpControl.schedParked >> 2, 0);
     this.runClock.resumeFromGrant();
