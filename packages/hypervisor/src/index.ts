@@ -27,3 +27,10 @@ export {
   VpRunState,
 } from './layout.js';
 export { Access, GuestMemory } from './memory.js';
+export type {
+  PartitionSchedStats,
+  SchedulerStats,
+  VpSchedStats,
+} from './scheduler/dispatcher.js';
+export type { SchedParams } from './scheduler/policy.js';
+export { type CpuUsage, cpuUsage, type PartitionUsage } from './scheduler/usage.js';
