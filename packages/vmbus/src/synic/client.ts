@@ -12,6 +12,11 @@ import type { SynicTransportStats } from './server.js';
 import { InterruptPump, PostQueue, SYNIC_FLAG_COUNT, SynicPort, safeReport } from './synic.js';
 
 export interface SynicClientTransportOptions {
+  /**
+   * Program the SINT with AutoEOI (default true, as Linux does unless the hypervisor recommends
+   * against it): one trap less per interrupt.
+   */
+  readonly autoEoi?: boolean;
   /** Interrupt vector for SINT 2. Default 0x52. */
   readonly vector?: number;
   /** SIM and SIEF pages (guest GPAs) to program when the VP has none enabled. */
@@ -52,6 +57,7 @@ export class SynicClientTransport implements ClientTransport {
     this.#port = new SynicPort(vp, {
       sint: VMBUS_MESSAGE_SINT,
       vector: options.vector ?? 0x52,
+      autoEoi: options.autoEoi ?? true,
       simpGpa: options.simpGpa,
       siefpGpa: options.siefpGpa,
     });
@@ -114,11 +120,7 @@ export class SynicClientTransport implements ClientTransport {
 
   #interrupt(): void {
     this.#drain();
-    try {
-      this.#vp.eoi();
-    } catch {
-      // nothing escapes an interrupt handler
-    }
+    this.#port.eoi();
     if (this.#queue.queued > 0) this.#queue.flush();
   }
 

@@ -26,6 +26,11 @@ import {
 export interface SynicServerTransportOptions {
   /** SINT of the root VP that takes this VM's messages and signals (one VM per SINT per root VP). Default 2. */
   readonly sint?: number;
+  /**
+   * Program the SINT with AutoEOI (default true, as Linux does unless the hypervisor recommends
+   * against it): one trap less per interrupt.
+   */
+  readonly autoEoi?: boolean;
   /** Interrupt vector of that SINT. Default 0x52. */
   readonly vector?: number;
   /**
@@ -104,6 +109,7 @@ export class SynicServerTransport implements ServerTransport {
     this.#port = new SynicPort(rootVp, {
       sint,
       vector: options.vector ?? 0x52,
+      autoEoi: options.autoEoi ?? true,
       simpGpa: options.simpGpa ?? top,
       siefpGpa: options.siefpGpa ?? top + PAGE_SIZE,
     });
@@ -311,11 +317,7 @@ export class SynicServerTransport implements ServerTransport {
 
   #interrupt(): void {
     this.#drain();
-    try {
-      this.#vp.eoi();
-    } catch {
-      // nothing escapes an interrupt handler
-    }
+    this.#port.eoi();
     if (this.#queue.queued > 0) this.#queue.flush();
   }
 

@@ -11,6 +11,7 @@ export const SYNIC_FLAG_COUNT = HV_EVENT_FLAGS_BYTES_PER_SINT * 8;
 
 const MESSAGE_PENDING_BIT = 1n << 40n; // MessageFlags bit 0 (byte 5) in the first 64-bit word
 const PAYLOAD = 16;
+const AUTO_EOI = 1n << 17n;
 
 // Typed here so packages that compile this source with an ES2023 lib still typecheck.
 const waitAsync = (
@@ -27,6 +28,8 @@ const waitAsync = (
 export interface SynicSetup {
   readonly sint: number;
   readonly vector: number;
+  /** Program the SINT with AutoEOI (the hypervisor acknowledges on delivery; no EOI trap). */
+  readonly autoEoi: boolean;
   /** GPA of the SIM page to program if the VP has none enabled yet. */
   readonly simpGpa: number | undefined;
   /** GPA of the SIEF page to program if the VP has none enabled yet. */
@@ -48,6 +51,7 @@ export class SynicPort {
   readonly vp: GuestVp;
   readonly sint: number;
   readonly vector: number;
+  readonly autoEoi: boolean;
   readonly #slot: BigInt64Array;
   readonly #slotBytes: Uint8Array;
   readonly #flags: Int32Array;
@@ -56,6 +60,7 @@ export class SynicPort {
     this.vp = vp;
     this.sint = setup.sint;
     this.vector = setup.vector;
+    this.autoEoi = setup.autoEoi;
     const simp = this.#page(HvMsr.Simp, setup.simpGpa, 'SIMP');
     const siefp = this.#page(HvMsr.Siefp, setup.siefpGpa, 'SIEFP');
     const slotOff = vp.offsetForAtomics(simp + setup.sint * HV_MESSAGE_SIZE, HV_MESSAGE_SIZE);
@@ -71,8 +76,18 @@ export class SynicPort {
   /** Unmasks the SINT at this transport's vector and turns the SynIC on. */
   enable(): void {
     const vp = this.vp;
-    vp.wrmsr(HvMsr.Sint0 + this.sint, BigInt(this.vector & 0xff));
+    vp.wrmsr(HvMsr.Sint0 + this.sint, BigInt(this.vector & 0xff) | (this.autoEoi ? AUTO_EOI : 0n));
     if ((vp.rdmsr(HvMsr.Scontrol) & 1n) === 0n) vp.wrmsr(HvMsr.Scontrol, 1n);
+  }
+
+  /** Ends the interrupt unless the SINT acknowledges by itself (never throws: called from handlers). */
+  eoi(): void {
+    if (this.autoEoi) return;
+    try {
+      this.vp.eoi();
+    } catch {
+      // nothing escapes an interrupt handler
+    }
   }
 
   /** Masks the SINT again (messages then stay queued in the hypervisor). */
