@@ -34,7 +34,15 @@ export class MemoryAccessFault extends Error {
 /** Host-side errors of the Hypervisor object (not guest-visible). */
 export class HypervisorError extends Error {
   constructor(
-    readonly code: 'NOT_RUNNING' | 'WORKER_FAILED' | 'BAD_HANDLE' | 'REQUEST_FAILED',
+    readonly code:
+      | 'NOT_RUNNING'
+      | 'WORKER_FAILED'
+      | 'BAD_HANDLE'
+      | 'REQUEST_FAILED'
+      /** The hypervisor thread did not answer a host request in time. */
+      | 'REQUEST_TIMEOUT'
+      /** A trap nobody will serve: the hypervisor has stopped or the VP was deleted. */
+      | 'HYPERVISOR_STOPPED',
     message: string,
   ) {
     super(message);

@@ -3,6 +3,7 @@ import { GeneralProtectionFault, HypervisorError, InvalidOpcodeFault, MemoryAcce
 import {
   ApicPage,
   HvBell,
+  HvState,
   MailboxState,
   PAGE_SIZE,
   TrapOp,
@@ -49,23 +50,31 @@ const waitAsync = (
 
 /**
  * Atomics.waitAsync that keeps the thread's event loop alive while it waits: a pending waitAsync
- * alone holds no reference, so a VP thread with nothing else to do would exit mid-halt.
+ * alone holds no reference, so a VP thread with nothing else to do would exit mid-halt. Resolves
+ * to 'ok', 'not-equal' or 'timed-out'.
  */
 export async function waitAlive(
   array: Int32Array,
   index: number,
   value: number,
   timeoutMs?: number,
-): Promise<void> {
+): Promise<string> {
   const w = waitAsync(array, index, value, timeoutMs);
-  if (!w.async) return;
+  if (!w.async) return w.value;
   const keep = setInterval(() => undefined, 1 << 30);
   try {
-    await w.value;
+    return await w.value;
   } finally {
     clearInterval(keep);
   }
 }
+
+/**
+ * Longest a VP sleeps (in a trap or a halt) before it looks whether anyone is left to wake it:
+ * a VP never waits forever on a deleted VP or a stopped hypervisor. While both live, a slice that
+ * times out costs two loads.
+ */
+const LIVENESS_CHECK_MS = 1000;
 
 export function encodeInput(
   callCode: number,
@@ -130,17 +139,41 @@ export class GuestVp {
 
   private trap(op: number): number {
     const c = this.ctl;
+    const mailbox = VpControl.mailboxState >> 2;
+    if (this.gone()) this.notServed(op);
     c[VpControl.op >> 2] = op;
-    Atomics.store(c, VpControl.mailboxState >> 2, MailboxState.Request);
+    Atomics.store(c, mailbox, MailboxState.Request);
     Atomics.add(this.bell, HvBell.sequence, 1);
     Atomics.notify(this.bell, HvBell.sequence, 1);
     let spins = c[VpControl.spinIterations >> 2] ?? 0;
-    while (spins > 0 && Atomics.load(c, VpControl.mailboxState >> 2) === MailboxState.Request) spins--;
-    while (Atomics.load(c, VpControl.mailboxState >> 2) === MailboxState.Request) {
-      Atomics.wait(c, VpControl.mailboxState >> 2, MailboxState.Request);
+    while (spins > 0 && Atomics.load(c, mailbox) === MailboxState.Request) spins--;
+    while (Atomics.load(c, mailbox) === MailboxState.Request) {
+      if (Atomics.wait(c, mailbox, MailboxState.Request, LIVENESS_CHECK_MS) !== 'timed-out') continue;
+      // Nobody will serve a deleted VP or a stopped hypervisor: withdraw the request (unless it
+      // was answered meanwhile) instead of sleeping forever.
+      if (this.gone() && Atomics.compareExchange(c, mailbox, MailboxState.Request, MailboxState.Idle) === 1) {
+        this.notServed(op);
+      }
     }
-    Atomics.store(c, VpControl.mailboxState >> 2, MailboxState.Idle);
+    Atomics.store(c, mailbox, MailboxState.Idle);
     return c[VpControl.outcome >> 2] ?? TrapOutcome.Ok;
+  }
+
+  /** The hypervisor has stopped (or its thread ended), or this VP was deleted. */
+  private gone(): boolean {
+    return (
+      Atomics.load(this.bell, HvBell.state) === HvState.Stopped ||
+      Atomics.load(this.ctl, VpControl.runState >> 2) === VpRunState.Deleted
+    );
+  }
+
+  private notServed(op: number): never {
+    const who = `VP ${this.vpIndex} of partition ${this.partitionId}`;
+    const why =
+      Atomics.load(this.bell, HvBell.state) === HvState.Stopped
+        ? 'the hypervisor has stopped'
+        : 'the VP was deleted';
+    throw new HypervisorError('HYPERVISOR_STOPPED', `${who}: trap op ${op} not served: ${why}`);
   }
 
   private raise(outcome: number, what: string): void {
@@ -431,22 +464,45 @@ export class GuestVp {
 
   /**
    * Halts until at least one interrupt has been dispatched. Waits with Atomics.waitAsync on the
-   * VP doorbell, so the thread's event loop keeps running.
+   * VP doorbell, so the thread's event loop keeps running. Returns early when the VP is deleted or
+   * the hypervisor stops meanwhile; halting once that has happened throws NOT_RUNNING.
    */
   async halt(): Promise<void> {
     const c = this.ctl;
     const bellIndex = VpControl.doorbell >> 2;
+    if (this.gone()) this.notRunning();
     await this.safePoint();
     for (;;) {
       const seen = Atomics.load(c, bellIndex);
       if (this.pollInterrupts() > 0) break;
-      Atomics.store(c, VpControl.runState >> 2, VpRunState.Halted);
+      // Running → Halted only: a plain store could overwrite a Deleted the hypervisor just wrote.
+      Atomics.compareExchange(c, VpControl.runState >> 2, VpRunState.Running, VpRunState.Halted);
+      if (this.gone()) return;
       this.runClock.idle(true);
-      await waitAlive(c, bellIndex, seen);
+      await this.sleepOnDoorbell(seen, Number.POSITIVE_INFINITY);
       this.runClock.idle(false);
-      if (Atomics.load(c, VpControl.runState >> 2) === VpRunState.Deleted) return;
+      if (this.gone()) return;
     }
     Atomics.compareExchange(c, VpControl.runState >> 2, VpRunState.Halted, VpRunState.Running);
+  }
+
+  /**
+   * Waits until the doorbell moves from `seen`, `ms` pass, or nobody is left to ring it (VP
+   * deleted, hypervisor stopped), in bounded slices so the last case is noticed.
+   */
+  private async sleepOnDoorbell(seen: number, ms: number): Promise<void> {
+    const bellIndex = VpControl.doorbell >> 2;
+    const until = performance.now() + ms;
+    for (;;) {
+      const left = Math.min(LIVENESS_CHECK_MS, until - performance.now());
+      if (left <= 0) return;
+      if ((await waitAlive(this.ctl, bellIndex, seen, left)) !== 'timed-out' || this.gone()) return;
+    }
+  }
+
+  private notRunning(): never {
+    const who = `VP ${this.vpIndex} of partition ${this.partitionId}`;
+    throw new HypervisorError('NOT_RUNNING', `${who} cannot halt: deleted or the hypervisor has stopped`);
   }
 
   /** Like halt() with a time limit in ms; resolves true when an interrupt was dispatched. */
@@ -454,14 +510,15 @@ export class GuestVp {
     const c = this.ctl;
     const bellIndex = VpControl.doorbell >> 2;
     const until = performance.now() + ms;
+    if (this.gone()) this.notRunning();
     await this.safePoint();
     for (;;) {
       const seen = Atomics.load(c, bellIndex);
       if (this.pollInterrupts() > 0) return true;
       const left = until - performance.now();
-      if (left <= 0) return false;
+      if (left <= 0 || this.gone()) return false;
       this.runClock.idle(true);
-      await waitAlive(c, bellIndex, seen, left);
+      await this.sleepOnDoorbell(seen, left);
       this.runClock.idle(false);
     }
   }

@@ -6,7 +6,7 @@ import { spawnWorker } from '@viridian/threads';
 import type { VpHandle } from './guest-vp.js';
 import { Kernel, type KernelOptions, nowNs } from './kernel/kernel.js';
 import type { Vp } from './kernel/state.js';
-import { HvBell, VpControl } from './layout.js';
+import { HvBell, HvState, VpControl } from './layout.js';
 import { Dispatcher } from './scheduler/dispatcher.js';
 import { monoNs } from './scheduler/vp-clock.js';
 
@@ -118,6 +118,8 @@ const spin = boot.options.hypervisorSpinIterations;
 
 function loop(): void {
   const sliceEnd = performance.now() + SLICE_MS;
+  // Liveness for diagnostics: a host request that times out reports whether this loop still turns.
+  Atomics.add(bell, HvBell.heartbeat, 1);
   while (running) {
     const seen = Atomics.load(bell, HvBell.sequence);
     for (;;) {
@@ -155,11 +157,14 @@ function loop(): void {
   }
   if (running) setImmediate(loop);
   else {
+    // From here no trap is served: a VP still trapping or halting sees this and gives up.
+    Atomics.store(bell, HvBell.state, HvState.Stopped);
     port.postMessage({ type: 'stopped' });
     port.close();
   }
 }
 
 void VpControl;
+Atomics.store(bell, HvBell.state, HvState.Running);
 port.postMessage({ type: 'ready', rootPartitionId: kernel.root.id });
 loop();

@@ -4,12 +4,17 @@ import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threa
 import { spawnWorker } from '@viridian/threads';
 import { HypervisorError } from './faults.js';
 import type { VpHandle } from './guest-vp.js';
-import { HV_BELL_BYTES, HvBell } from './layout.js';
+import { HV_BELL_BYTES, HvBell, HvState } from './layout.js';
 import type { SchedulerStats } from './scheduler/dispatcher.js';
 
 export interface HypervisorOptions {
   /** Size of the root partition's guest-physical memory (default 16 MiB). */
   readonly rootMemoryBytes?: number;
+  /**
+   * How long start() and each host request (attachRootVp, stats, ping, stop) wait for the
+   * hypervisor thread before failing with WORKER_FAILED / REQUEST_TIMEOUT (default 30 000 ms).
+   */
+  readonly requestTimeoutMs?: number;
   /** Highest VP count per partition (default 64). */
   readonly maxVpsPerPartition?: number;
   /** Largest pool a child may be given by DepositMemory, in 4 KiB pages (default 65536 = 256 MiB). */
@@ -64,6 +69,7 @@ export class Hypervisor {
     private readonly requests: MessagePort,
     /** The root partition's id (1). */
     readonly rootPartitionId: bigint,
+    private readonly requestTimeoutMs: number,
   ) {
     worker.on('message', (m: { type: string; id?: number; value?: unknown; error?: string }) => {
       if (m.type === 'reply' && m.id !== undefined) {
@@ -80,6 +86,8 @@ export class Hypervisor {
     });
     const fail = (why: string) => {
       this.stopped = true;
+      // VPs blocked in a trap or a halt check this word: nobody will serve them any more.
+      Atomics.store(bell, HvBell.state, HvState.Stopped);
       for (const p of this.pending.values()) p.reject(new HypervisorError('WORKER_FAILED', why));
       this.pending.clear();
     };
@@ -109,25 +117,62 @@ export class Hypervisor {
         },
       },
     });
+    const timeoutMs = options.requestTimeoutMs ?? 30_000;
     const ready = new Promise<{ rootPartitionId: bigint }>((resolve, reject) => {
-      const onMessage = (m: { type: string; rootPartitionId: bigint }) => {
-        if (m.type === 'ready') {
-          worker.off('message', onMessage);
-          resolve(m);
-        }
+      const done = (error?: HypervisorError, m?: { rootPartitionId: bigint }) => {
+        clearTimeout(timer);
+        worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+        if (m) resolve(m);
+        else reject(error);
+        if (error) void worker.terminate();
       };
-      worker.on('message', onMessage);
-      worker.once('error', (e) => reject(new HypervisorError('WORKER_FAILED', String(e))));
+      const onMessage = (m: { type: string; rootPartitionId: bigint }) => {
+        if (m.type === 'ready') done(undefined, m);
+      };
+      const onError = (e: unknown) => done(new HypervisorError('WORKER_FAILED', String(e)));
+      const onExit = (code: number) =>
+        done(new HypervisorError('WORKER_FAILED', `hypervisor thread exited (${code}) before it was ready`));
+      const timer = setTimeout(
+        () =>
+          done(new HypervisorError('WORKER_FAILED', `hypervisor thread not ready within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      worker.on('message', onMessage).on('error', onError).on('exit', onExit);
     });
     const { rootPartitionId } = await ready;
-    return new Hypervisor(worker, new Int32Array(bellBuffer), channel.port1, rootPartitionId);
+    return new Hypervisor(worker, new Int32Array(bellBuffer), channel.port1, rootPartitionId, timeoutMs);
   }
 
   private request<T>(type: string): Promise<T> {
     if (this.stopped) return Promise.reject(new HypervisorError('NOT_RUNNING', 'hypervisor stopped'));
     const id = this.nextId++;
+    const beat = Atomics.load(this.bell, HvBell.heartbeat);
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      // Bounded: a request the hypervisor thread never answers fails with what is known of that
+      // thread instead of hanging its caller.
+      const timer = setTimeout(() => {
+        if (!this.pending.delete(id)) return;
+        const turns = (Atomics.load(this.bell, HvBell.heartbeat) - beat) | 0;
+        const state =
+          turns > 0 ? `its loop turned ${turns} times meanwhile` : 'its loop did not turn (blocked)';
+        reject(
+          new HypervisorError(
+            'REQUEST_TIMEOUT',
+            `hypervisor thread did not answer '${type}' (request ${id}) within ${this.requestTimeoutMs} ms; ${state}`,
+          ),
+        );
+      }, this.requestTimeoutMs);
+      timer.unref();
+      this.pending.set(id, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v as T);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
       this.requests.postMessage({ type, id });
       // The hypervisor thread sleeps on its doorbell: ring it so the request is seen at once.
       Atomics.add(this.bell, HvBell.sequence, 1);
@@ -186,11 +231,16 @@ export class Hypervisor {
   /** Stops every VP and the hypervisor thread. */
   async stop(): Promise<void> {
     if (this.stopped) return;
-    await this.request('stop');
-    this.stopped = true;
-    this.requests.close();
-    const exited = once(this.worker, 'exit');
-    await this.worker.terminate();
-    await exited.catch(() => undefined);
+    try {
+      await this.request('stop');
+    } finally {
+      // Even when the thread did not answer: end it, so nothing waits on it any more.
+      this.stopped = true;
+      Atomics.store(this.bell, HvBell.state, HvState.Stopped);
+      this.requests.close();
+      const exited = once(this.worker, 'exit');
+      await this.worker.terminate();
+      await exited.catch(() => undefined);
+    }
   }
 }

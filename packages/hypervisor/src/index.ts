@@ -18,6 +18,7 @@ export {
 export {
   ApicPage,
   HvBell,
+  HvState,
   MailboxState,
   PAGE_SIZE,
   TrapOp,

@@ -6,11 +6,22 @@ export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;
 
 /**
- * Hypervisor doorbell: one SAB of 16 bytes. Word 0 is a sequence counter every VP (and the host
- * control path) increments and notifies after posting work; the hypervisor thread waits on it.
+ * Hypervisor doorbell: one SAB of 16 bytes (i32 words). `sequence` is a counter every VP (and the
+ * host control path) increments and notifies after posting work; the hypervisor thread waits on
+ * it. `heartbeat` counts the hypervisor loop's passes (liveness, for diagnostics). `state` is
+ * HvState: a thread blocked on the hypervisor checks it so it never waits on a hypervisor that is
+ * gone.
  */
 export const HV_BELL_BYTES = 16;
-export const HvBell = { sequence: 0 } as const;
+export const HvBell = { sequence: 0, heartbeat: 1, state: 2 } as const;
+
+export const HvState = {
+  Starting: 0,
+  Running: 1,
+  /** Stopped, or its thread ended: no trap will be served again. */
+  Stopped: 2,
+} as const;
+export type HvState = (typeof HvState)[keyof typeof HvState];
 
 /**
  * VP control block: one 8 KiB SAB per virtual processor. Byte offsets.

@@ -1,8 +1,9 @@
-import { once } from 'node:events';
 import { spawnWorker } from '@viridian/threads';
 import { expect, test } from 'vitest';
+import { firstMessage } from './bounded.test-fixture.js';
 import { connectRootVp } from './guest-vp.js';
 import { Hypervisor } from './hypervisor.js';
+import { VpControl } from './layout.js';
 
 test('a root VP handle is plain data: another host thread connects and makes hypercalls with it', async () => {
   const hv = await Hypervisor.start({ rootMemoryBytes: 1024 * 1024 });
@@ -13,14 +14,12 @@ test('a root VP handle is plain data: another host thread connects and makes hyp
     const worker = spawnWorker(new URL('./root-vp-worker.test-fixture.js', import.meta.url), {
       workerData: handle,
     });
-    // Fail with the worker's exit code instead of hanging if it ends without answering.
-    const [reply] = await Promise.race([
-      once(worker, 'message'),
-      once(worker, 'exit').then(([code]) => {
-        throw new Error(`root VP worker exited with ${code} before answering`);
-      }),
-    ]);
-    await worker.terminate();
+    // Bounded: fails with the worker's exit code, or with the state of its VP, instead of hanging.
+    const ctl = new Int32Array(handle.control);
+    const reply = await firstMessage(worker, 'the root VP thread to answer', () => ({
+      mailbox: Atomics.load(ctl, VpControl.mailboxState >> 2),
+      op: Atomics.load(ctl, VpControl.op >> 2),
+    })).finally(() => worker.terminate());
     expect(reply).toEqual({
       vpIndex: 1,
       self: { status: 0, repsCompleted: 0, partitionId: hv.rootPartitionId },

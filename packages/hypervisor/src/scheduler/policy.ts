@@ -171,7 +171,9 @@ export class SchedulerPolicy {
       if (!e.runnable || busy.has(e.id)) continue;
       this.accrue(e, nowNs);
       if (e.params.limit < 1 && e.limitCredit <= 0) continue;
-      if (e.reserveCredit > 0) {
+      // Owed: a reserve VP is due once it is within half a slice of its reserve, so slice
+      // rounding errs above the reserve, never below it.
+      if (e.params.reserve > 0 && e.reserveCredit > -this.sliceNs / 2) {
         // Most owed first (absolute ns): a larger reserve falls behind faster and goes first.
         const score = e.reserveCredit;
         if (!owed || score > owedScore || (score === owedScore && e.id < owed.id)) {
