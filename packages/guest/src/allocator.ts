@@ -5,7 +5,7 @@ import { GuestError, GuestErrorCode } from './errors.js';
 
 export const GUEST_PAGE_SIZE = 4096;
 
-/** A first-fit allocator over a bitmap of guest-physical pages (one byte per page: 0 free, 1 used). */
+/** A first-fit allocator over guest-physical pages (one byte per page: 0 free, 1 handed out, 2 never usable). */
 export class PageAllocator {
   readonly #used: Uint8Array;
   #free: number;
@@ -25,7 +25,7 @@ export class PageAllocator {
     let free = 0;
     for (let p = 0; p < pageCount; p++) {
       if (usable(p)) free++;
-      else this.#used[p] = 1;
+      else this.#used[p] = 2;
     }
     this.#free = free;
   }
@@ -72,7 +72,7 @@ export class PageAllocator {
   free(first: number, count: number): boolean {
     if (!Number.isInteger(first) || !Number.isInteger(count) || count <= 0) return false;
     if (first < 0 || first + count > this.pageCount) return false;
-    for (let p = first; p < first + count; p++) if (this.#used[p] === 0) return false;
+    for (let p = first; p < first + count; p++) if (this.#used[p] !== 1) return false;
     this.#used.fill(0, first, first + count);
     this.#free += count;
     if (first < this.#hint) this.#hint = first;

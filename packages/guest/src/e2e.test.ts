@@ -15,9 +15,13 @@ const PAGES = 512;
 const PRIVILEGES_PROPERTY = 0x0001_0000;
 
 let hv: Hypervisor;
+/** One root VP for every test: each VM's VMBus server takes its own SINT on it. */
+let root: GuestVp;
+let nextSint = 2;
 
 beforeAll(async () => {
   hv = await Hypervisor.start();
+  root = connectRootVp(await hv.attachRootVp());
 });
 afterAll(async () => {
   await hv?.stop();
@@ -70,7 +74,6 @@ function exitOf(id: bigint, timeoutMs = 20_000) {
 
 describe('boot on the hypervisor', () => {
   it('enlightens with the default child privileges: GUEST_OS_ID, hypercall page, TIME_REF_COUNT clock, SynIC pages', async () => {
-    const root = connectRootVp(await hv.attachRootVp());
     const id = createChild(root, `${IMAGE.href}?scenario=enlighten`);
     const report = guestEvent(id, (d) => d.test === 'enlighten');
     expect(root.createVp(id, 0)).toBe(0);
@@ -92,7 +95,6 @@ describe('boot on the hypervisor', () => {
   });
 
   it('uses the reference TSC page when the privilege is granted, agreeing with TIME_REF_COUNT', async () => {
-    const root = connectRootVp(await hv.attachRootVp());
     const privileges =
       CHILD_DEFAULT_PRIVILEGES | privilegeMask(HvPartitionPrivilege.AccessPartitionReferenceTsc);
     const id = createChild(root, `${IMAGE.href}?scenario=enlighten`, privileges);
@@ -118,7 +120,6 @@ interface Vm {
 }
 
 async function startVm(program: string, opts: { drift?: number } = {}): Promise<Vm> {
-  const root = connectRootVp(await hv.attachRootVp());
   const image = withParameters(`${IMAGE.href}?scenario=run`, {
     program,
     ...(opts.drift !== undefined ? { clockDrift: opts.drift } : {}),
@@ -129,6 +130,7 @@ async function startVm(program: string, opts: { drift?: number } = {}): Promise<
   const id = createChild(root, image, privileges);
   const errors: string[] = [];
   const transport = createSynicServerTransport(root, id, {
+    sint: nextSint++,
     onError: (e: VmbusError) => errors.push(`${e.code} ${e.message}`),
   });
   const ramEvent = guestEvent(id, (d) => d.test === 'ram');
