@@ -10,6 +10,7 @@ import {
 } from '@viridian/vmms';
 import { SingleBar } from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { registerVhdCommand } from './commands/vhd.js';
 import { runDemo } from './demo.js';
 import { eventLine, jobLine, vmDetail, vmTable } from './format.js';
 
@@ -383,6 +384,8 @@ Examples:
     .action(async (o: { duration: number }) => {
       await runDemo({ durationMs: o.duration * 1000, io, json: json(), version: VERSION });
     });
+
+  registerVhdCommand(program, io, json);
 
   try {
     if (argv.length === 0) {
