@@ -74,6 +74,8 @@ interface Entry {
   charged: number;
   lp: number;
   runnable: boolean;
+  /** Start of the VP's last grant (its run may be accounted from there). */
+  grantedFrom: number;
   /** The VP's thread ended: it will never run again. */
   exited: boolean;
 }
@@ -265,6 +267,7 @@ export class Dispatcher {
         charged: 0,
         lp: -1,
         runnable: false,
+        grantedFrom: now,
         exited: false,
       };
       // Held until granted: a new VP reaches its first safe point long after the pass below.
@@ -281,7 +284,8 @@ export class Dispatcher {
     // Run time as the VP accounted it, trusted only within what wall time allows: a hostile VP
     // can make its own numbers worse, never take more than one LP's worth.
     const live = liveRunNs(e.f64, now);
-    const delta = Math.min(live - e.lastLive, now - e.sampledAt + this.policy.sliceNs);
+    // An honest VP's run since the last sample lies in [last sample or its grant's start, now].
+    const delta = Math.min(live - e.lastLive, now - Math.min(e.sampledAt, e.grantedFrom));
     if (delta > 0) {
       e.charged += delta;
       this.policy.charge(e.id, delta, now);
@@ -345,7 +349,8 @@ export class Dispatcher {
     lp.entry = e;
     lp.preempting = false;
     lp.sliceEnd = now + sliceNs;
-    e.f64[GRANT] = Math.min(lp.freeSince, now);
+    e.grantedFrom = Math.min(lp.freeSince, now);
+    e.f64[GRANT] = e.grantedFrom;
     this.grants++;
     Atomics.store(e.vp.ctl, HOLD, 0);
     Atomics.notify(e.vp.ctl, HOLD);
