@@ -1,34 +1,13 @@
-import {
-  CHILD_DEFAULT_PRIVILEGES,
-  HV_SYNIC_SINT_COUNT,
-  HvPartitionPrivilege,
-  ROOT_PRIVILEGES,
-} from '@viridian/hvdef';
+// Model-specific definitions of this hypervisor. Every TLFS constant comes from @viridian/hvdef.
+import { CHILD_DEFAULT_PRIVILEGES, HvPartitionPrivilege, privilegeMask } from '@viridian/hvdef';
 
-export {
-  HV_ANY_VP,
-  HV_EVENT_FLAGS_PER_SINT,
-  HV_MESSAGE_PAYLOAD_SIZE,
-  HV_MESSAGE_SIZE,
-  HV_PARTITION_ID_SELF,
-  HV_VP_INDEX_SELF,
-  HvCallCode,
-  HvMapGpaFlags,
-  HvMessageType,
-  HvMsr,
-  HvPartitionProperty,
-  HvPartitionState,
-  HvPortType,
-  HvStatus,
-} from '@viridian/hvdef';
+/**
+ * Privileges a child partition holds when created: the TLFS defaults (CHILD_DEFAULT_PRIVILEGES)
+ * plus AccessPartitionReferenceTsc, because guests read time through the reference TSC page. The
+ * parent changes them with the PrivilegeFlags property while the child is uninitialized.
+ */
+export const CHILD_PRIVILEGES: bigint =
+  CHILD_DEFAULT_PRIVILEGES | privilegeMask(HvPartitionPrivilege.AccessPartitionReferenceTsc);
 
-export const Priv = HvPartitionPrivilege;
-export const HV_SINT_COUNT = HV_SYNIC_SINT_COUNT;
-/** The root holds every privilege the TLFS defines. */
-export const ROOT_PRIVILEGE_MASK = ROOT_PRIVILEGES;
-export const CHILD_PRIVILEGE_MASK = CHILD_DEFAULT_PRIVILEGES;
-
-// x86 architectural MSR numbers used by the virtual APIC (not TLFS constants).
-
-export const IA32_APIC_BASE = 0x1b;
-export const X2APIC_MSR_BASE = 0x800;
+// Kept for modules that take this constant through here.
+export { HvPartitionProperty } from '@viridian/hvdef';

@@ -1,4 +1,4 @@
-import { HvCallCode, HvMsr, X2APIC_MSR_BASE } from './defs.js';
+import { HvCallCode, HvMsr, X2APIC_MSR_BASE } from '@viridian/hvdef';
 import { GeneralProtectionFault, HypervisorError, InvalidOpcodeFault, MemoryAccessFault } from './faults.js';
 import {
   ApicPage,

@@ -1,6 +1,6 @@
 // A guest image for tests: `main(vp)` runs one scenario chosen by the image URL's query.
 import { parentPort } from 'node:worker_threads';
-import { HvMsr } from './defs.js';
+import { HvMsr } from '@viridian/hvdef';
 import { decodeResult, encodeInput, type GuestVp } from './guest-vp.js';
 
 const scenario = new URL(import.meta.url).searchParams.get('scenario') ?? 'idle';

@@ -35,7 +35,7 @@ test('a child gets ACCESS_DENIED for management calls, #GP for MSRs it may not t
     selfRegisters: HvStatus.AccessDenied,
     postUnconnected: HvStatus.InvalidConnectionId,
     signalUnconnected: HvStatus.InvalidConnectionId,
-    referenceTscMsr: 'GP',
+    referenceTscMsr: 0, // readable by default: guests use the reference TSC page
     unknownMsr: 'GP',
     writeVpIndex: 'GP',
     vpIndex: 0,
@@ -45,8 +45,9 @@ test('a child gets ACCESS_DENIED for management calls, #GP for MSRs it may not t
     x2apicEoiNonZero: 'GP',
     cpuidVendor: { eax: 0x4000_0006, ebx: 0x7263_694d, ecx: 0x666f_736f, edx: 0x7648_2074 },
     cpuidInterface: 0x3123_7648,
-    // The TLFS-2.0 child MSR bits in EAX; PostMessages and SignalEvents in EBX.
-    cpuidPrivileges: { eax: 0x5ff, ebx: 0x30 },
+    // The TLFS-2.0 child MSR bits plus AccessPartitionReferenceTsc (bit 9) in EAX; PostMessages and
+    // SignalEvents in EBX.
+    cpuidPrivileges: { eax: 0x7ff, ebx: 0x30 },
   });
 });
 

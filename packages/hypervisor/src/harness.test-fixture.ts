@@ -1,5 +1,5 @@
 // Test harness: boots child partitions from a root VP the way a VM worker would.
-import { HvMapGpaFlags } from './defs.js';
+import { HvMapGpaFlags } from '@viridian/hvdef';
 import type { GuestVp } from './guest-vp.js';
 import type { Hypervisor, HypervisorEvent } from './hypervisor.js';
 

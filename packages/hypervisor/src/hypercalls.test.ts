@@ -1,6 +1,5 @@
-import { HvCallCode, HvStatus, ROOT_PRIVILEGES } from '@viridian/hvdef';
+import { HvCallCode, HvPartitionProperty, HvStatus, ROOT_PRIVILEGES } from '@viridian/hvdef';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { HvPartitionProperty } from './defs.js';
 import { connectRootVp, decodeResult, encodeInput, type GuestVp } from './guest-vp.js';
 import { bootChild } from './harness.test-fixture.js';
 import { Hypervisor } from './hypervisor.js';
@@ -262,5 +261,10 @@ describe('ports and messages', () => {
     expect(root.postMessage(0x50, 1, payload)).toBe(HvStatus.InvalidPortId); // port deleted
     expect(root.disconnectPort(SELF, 0x50)).toBe(0);
     expect(root.postMessage(0x50, 1, payload)).toBe(HvStatus.InvalidConnectionId);
+    // DeletePort is fast-capable (hvdef's call table): RDX = port partition, R8 = port id.
+    const fastDelete = (port: number) =>
+      decodeResult(root.fastHypercall(encodeInput(HvCallCode.DeletePort), id, BigInt(port))).status;
+    expect(fastDelete(6)).toBe(0);
+    expect(fastDelete(6)).toBe(HvStatus.InvalidPortId);
   });
 });

@@ -7,8 +7,9 @@ import {
   HvPartitionState,
   HvPortType,
   HvStatus,
-  Priv,
-} from '../defs.js';
+  HYPERCALLS,
+  HvPartitionPrivilege as Priv,
+} from '@viridian/hvdef';
 import { PAGE_SIZE, TrapOutcome, VpControl, VpRunState } from '../layout.js';
 import { Access } from '../memory.js';
 import type { Kernel } from './kernel.js';
@@ -33,6 +34,7 @@ interface Result {
   reps?: number;
 }
 
+/** What the dispatcher checks before running a handler (derived from hvdef's HYPERCALLS). */
 interface CallDef {
   readonly name: string;
   readonly rep: boolean;
@@ -40,10 +42,10 @@ interface CallDef {
   /** Fixed input header bytes. */
   readonly inSize: number;
   readonly outSize: number;
-  readonly repIn?: number;
-  readonly repOut?: number;
+  readonly repIn: number;
+  readonly repOut: number;
   /** Privilege bit the caller's partition needs (ACCESS_DENIED otherwise). */
-  readonly privilege?: number;
+  readonly privilege: number | undefined;
   readonly run: (c: Call) => Result;
 }
 
@@ -555,262 +557,64 @@ function signalEvent(c: Call): Result {
 
 // ---- the table ------------------------------------------------------------------------------
 
-const P = Priv;
-const CALLS = new Map<number, CallDef>([
-  [
-    HvCallCode.NotifyLongSpinWait,
-    { name: 'NotifyLongSpinWait', rep: false, fast: true, inSize: 8, outSize: 0, run: () => ok },
-  ],
-  [
-    HvCallCode.SendSyntheticClusterIpi,
-    {
-      name: 'SendSyntheticClusterIpi',
-      rep: false,
-      fast: true,
-      inSize: 16,
-      outSize: 0,
-      privilege: P.AccessIntrCtrlRegs,
-      run: sendSyntheticClusterIpi,
-    },
-  ],
-  [
-    HvCallCode.CreatePartition,
-    {
-      name: 'CreatePartition',
-      rep: false,
-      fast: false,
-      inSize: 16,
-      outSize: 8,
-      privilege: P.CreatePartitions,
-      run: createPartition,
-    },
-  ],
-  [
-    HvCallCode.InitializePartition,
-    { name: 'InitializePartition', rep: false, fast: true, inSize: 8, outSize: 0, run: initializePartition },
-  ],
-  [
-    HvCallCode.FinalizePartition,
-    { name: 'FinalizePartition', rep: false, fast: true, inSize: 8, outSize: 0, run: finalizePartition },
-  ],
-  [
-    HvCallCode.DeletePartition,
-    { name: 'DeletePartition', rep: false, fast: true, inSize: 8, outSize: 0, run: deletePartition },
-  ],
-  [
-    HvCallCode.GetPartitionProperty,
-    {
-      name: 'GetPartitionProperty',
-      rep: false,
-      fast: false,
-      inSize: 16,
-      outSize: 8,
-      run: getPartitionProperty,
-    },
-  ],
-  [
-    HvCallCode.SetPartitionProperty,
-    {
-      name: 'SetPartitionProperty',
-      rep: false,
-      fast: false,
-      inSize: 24,
-      outSize: 0,
-      run: setPartitionProperty,
-    },
-  ],
-  [
-    HvCallCode.GetPartitionId,
-    {
-      name: 'GetPartitionId',
-      rep: false,
-      fast: false,
-      inSize: 0,
-      outSize: 8,
-      privilege: P.AccessPartitionId,
-      run: getPartitionId,
-    },
-  ],
-  [
-    HvCallCode.GetNextChildPartition,
-    {
-      name: 'GetNextChildPartition',
-      rep: false,
-      fast: false,
-      inSize: 16,
-      outSize: 8,
-      run: getNextChildPartition,
-    },
-  ],
-  [
-    HvCallCode.DepositMemory,
-    {
-      name: 'DepositMemory',
-      rep: true,
-      fast: false,
-      inSize: 8,
-      outSize: 0,
-      repIn: 8,
-      privilege: P.AccessMemoryPool,
-      run: depositMemory,
-    },
-  ],
-  [
-    HvCallCode.GetMemoryBalance,
-    {
-      name: 'GetMemoryBalance',
-      rep: false,
-      fast: false,
-      inSize: 16,
-      outSize: 16,
-      privilege: P.AccessMemoryPool,
-      run: getMemoryBalance,
-    },
-  ],
-  [
-    HvCallCode.MapGpaPages,
-    { name: 'MapGpaPages', rep: true, fast: false, inSize: 24, outSize: 0, repIn: 8, run: mapGpaPages },
-  ],
-  [
-    HvCallCode.UnmapGpaPages,
-    { name: 'UnmapGpaPages', rep: true, fast: false, inSize: 24, outSize: 0, run: unmapGpaPages },
-  ],
-  [HvCallCode.CreateVp, { name: 'CreateVp', rep: false, fast: false, inSize: 32, outSize: 0, run: createVp }],
-  [HvCallCode.DeleteVp, { name: 'DeleteVp', rep: false, fast: true, inSize: 16, outSize: 0, run: deleteVp }],
-  [
-    HvCallCode.GetVpRegisters,
-    {
-      name: 'GetVpRegisters',
-      rep: true,
-      fast: false,
-      inSize: 16,
-      outSize: 0,
-      repIn: 4,
-      repOut: 16,
-      run: getVpRegisters,
-    },
-  ],
-  [
-    HvCallCode.SetVpRegisters,
-    {
-      name: 'SetVpRegisters',
-      rep: true,
-      fast: false,
-      inSize: 16,
-      outSize: 0,
-      repIn: 32,
-      run: setVpRegisters,
-    },
-  ],
-  [
-    HvCallCode.CreatePortDeprecated,
-    {
-      name: 'CreatePort',
-      rep: false,
-      fast: false,
-      inSize: 48,
-      outSize: 0,
-      privilege: P.CreatePort,
-      run: (c) => createPortWith(c, 24, false),
-    },
-  ],
-  [
-    HvCallCode.CreatePort,
-    {
-      name: 'CreatePort',
-      rep: false,
-      fast: false,
-      inSize: 56,
-      outSize: 0,
-      privilege: P.CreatePort,
-      run: (c) => createPortWith(c, 24, true),
-    },
-  ],
-  [
-    HvCallCode.ConnectPortDeprecated,
-    {
-      name: 'ConnectPort',
-      rep: false,
-      fast: false,
-      inSize: 40,
-      outSize: 0,
-      privilege: P.ConnectPort,
-      run: (c) => connectPortWith(c, 8),
-    },
-  ],
-  [
-    HvCallCode.ConnectPort,
-    {
-      name: 'ConnectPort',
-      rep: false,
-      fast: false,
-      inSize: 72,
-      outSize: 0,
-      privilege: P.ConnectPort,
-      run: (c) => connectPortWith(c, 32),
-    },
-  ],
-  [
-    HvCallCode.DeletePort,
-    {
-      name: 'DeletePort',
-      rep: false,
-      fast: false,
-      inSize: 16,
-      outSize: 0,
-      privilege: P.CreatePort,
-      run: deletePort,
-    },
-  ],
-  [
-    HvCallCode.DisconnectPort,
-    {
-      name: 'DisconnectPort',
-      rep: false,
-      fast: true,
-      inSize: 16,
-      outSize: 0,
-      privilege: P.ConnectPort,
-      run: disconnectPort,
-    },
-  ],
-  [
-    HvCallCode.PostMessage,
-    {
-      name: 'PostMessage',
-      rep: false,
-      fast: false,
-      inSize: 256,
-      outSize: 0,
-      privilege: P.PostMessages,
-      run: postMessage,
-    },
-  ],
-  [
-    HvCallCode.SignalEvent,
-    {
-      name: 'SignalEvent',
-      rep: false,
-      fast: true,
-      inSize: 8,
-      outSize: 0,
-      privilege: P.SignalEvents,
-      run: signalEvent,
-    },
-  ],
-  [
-    HvCallCode.StartVirtualProcessor,
-    {
-      name: 'StartVirtualProcessor',
-      rep: false,
-      fast: false,
-      inSize: 240,
-      outSize: 0,
-      privilege: P.StartVirtualProcessor,
-      run: startVirtualProcessor,
-    },
-  ],
-]);
+type Handler = (c: Call) => Result;
+
+/**
+ * The calls this hypervisor implements and their handlers. Everything the common checks need
+ * (rep or simple, fast-capable, block sizes, the privilege) comes from @viridian/hvdef's
+ * HYPERCALLS; `selfPrivilege` marks calls whose privilege applies only when the caller names
+ * itself, which the handler checks (a parent needs none).
+ */
+const HANDLERS: readonly (readonly [code: number, run: Handler, selfPrivilege?: true])[] = [
+  [HvCallCode.NotifyLongSpinWait, () => ok],
+  [HvCallCode.SendSyntheticClusterIpi, sendSyntheticClusterIpi],
+  [HvCallCode.CreatePartition, createPartition],
+  [HvCallCode.InitializePartition, initializePartition],
+  [HvCallCode.FinalizePartition, finalizePartition],
+  [HvCallCode.DeletePartition, deletePartition],
+  [HvCallCode.GetPartitionProperty, getPartitionProperty],
+  [HvCallCode.SetPartitionProperty, setPartitionProperty],
+  [HvCallCode.GetPartitionId, getPartitionId],
+  [HvCallCode.GetNextChildPartition, getNextChildPartition],
+  [HvCallCode.DepositMemory, depositMemory],
+  [HvCallCode.GetMemoryBalance, getMemoryBalance],
+  [HvCallCode.MapGpaPages, mapGpaPages],
+  [HvCallCode.UnmapGpaPages, unmapGpaPages],
+  [HvCallCode.CreateVp, createVp],
+  [HvCallCode.DeleteVp, deleteVp],
+  [HvCallCode.GetVpRegisters, getVpRegisters, true],
+  [HvCallCode.SetVpRegisters, setVpRegisters, true],
+  [HvCallCode.CreatePortDeprecated, (c) => createPortWith(c, 24, false)],
+  [HvCallCode.CreatePort, (c) => createPortWith(c, 24, true)],
+  [HvCallCode.ConnectPortDeprecated, (c) => connectPortWith(c, 8)],
+  [HvCallCode.ConnectPort, (c) => connectPortWith(c, 32)],
+  [HvCallCode.DeletePort, deletePort],
+  [HvCallCode.DisconnectPort, disconnectPort],
+  [HvCallCode.PostMessage, postMessage],
+  [HvCallCode.SignalEvent, signalEvent],
+  [HvCallCode.StartVirtualProcessor, startVirtualProcessor],
+];
+
+function define(code: number, run: Handler, selfPrivilege: boolean): CallDef {
+  const info = HYPERCALLS.get(code);
+  if (info?.inputSize === undefined) throw new Error(`no published layout for call 0x${code.toString(16)}`);
+  const rep = info.kind === 'rep';
+  return {
+    name: info.name,
+    rep,
+    fast: info.fastCapable,
+    inSize: info.inputSize,
+    outSize: info.outputSize ?? 0,
+    repIn: rep ? (info.repInputElementSize ?? 0) : 0,
+    repOut: rep ? (info.repOutputElementSize ?? 0) : 0,
+    privilege: selfPrivilege ? undefined : info.privilege,
+    run,
+  };
+}
+
+const CALLS = new Map<number, CallDef>(
+  HANDLERS.map(([code, run, selfPrivilege]) => [code, define(code, run, selfPrivilege === true)]),
+);
 
 /** Names of the calls this hypervisor implements, by code. */
 export const IMPLEMENTED_HYPERCALLS: ReadonlyMap<number, string> = new Map(
@@ -874,8 +678,8 @@ export function dispatchHypercall(k: Kernel, vp: Vp): number {
   if (fast && !def.fast) return result(vp, HvStatus.InvalidHypercallInput, 0);
   if (def.privilege !== undefined && !has(caller, def.privilege)) return result(vp, HvStatus.AccessDenied, 0);
 
-  const inLen = def.inSize + (def.rep ? repCount * (def.repIn ?? 0) : 0);
-  const outLen = def.outSize + (def.rep ? repCount * (def.repOut ?? 0) : 0);
+  const inLen = def.inSize + (def.rep ? repCount * def.repIn : 0);
+  const outLen = def.outSize + (def.rep ? repCount * def.repOut : 0);
   const inBlock = new DataView(inScratch.buffer, 0, PAGE_SIZE);
   new Uint8Array(inScratch.buffer).fill(0);
   const mem = caller.memory;
@@ -918,8 +722,8 @@ export function dispatchHypercall(k: Kernel, vp: Vp): number {
     const off = mem.blockOffset(outGpa, outLen, Access.Write);
     if (off >= 0) {
       // Rep outputs: only the elements this slice produced.
-      const from = def.rep ? def.outSize + repStart * (def.repOut ?? 0) : 0;
-      const to = def.rep ? def.outSize + (r.reps ?? repStart) * (def.repOut ?? 0) : outLen;
+      const from = def.rep ? def.outSize + repStart * def.repOut : 0;
+      const to = def.rep ? def.outSize + (r.reps ?? repStart) * def.repOut : outLen;
       mem.bytes.set(new Uint8Array(outScratch.buffer, from, to - from), off + from);
     }
   }

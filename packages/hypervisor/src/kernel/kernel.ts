@@ -2,18 +2,19 @@
 // Runs only in the hypervisor thread.
 import type { Worker } from 'node:worker_threads';
 import {
-  CHILD_PRIVILEGE_MASK,
   HV_ANY_VP,
   HV_EVENT_FLAGS_PER_SINT,
   HV_MESSAGE_PAYLOAD_SIZE,
   HV_MESSAGE_SIZE,
-  HV_SINT_COUNT,
+  HV_SYNIC_SINT_COUNT,
   HvMessageType,
   HvPartitionProperty,
   HvPartitionState,
   HvStatus,
-  ROOT_PRIVILEGE_MASK,
-} from '../defs.js';
+  ROOT_PRIVILEGES,
+  x2apicLdr,
+} from '@viridian/hvdef';
+import { CHILD_PRIVILEGES } from '../defs.js';
 import {
   ApicPage,
   MailboxState,
@@ -74,7 +75,7 @@ export class Kernel {
   ) {
     const pages = Math.ceil(options.rootMemoryBytes / PAGE_SIZE);
     this.root = this.newPartition(undefined);
-    this.root.privileges = ROOT_PRIVILEGE_MASK;
+    this.root.privileges = ROOT_PRIVILEGES;
     this.root.poolPages = pages;
     this.root.state = HvPartitionState.Active;
     this.root.sharedTable = identityTable(pages, true);
@@ -91,7 +92,7 @@ export class Kernel {
       parent,
       depth: parent ? parent.depth + 1 : 0,
       state: HvPartitionState.Uninitialized,
-      privileges: CHILD_PRIVILEGE_MASK,
+      privileges: CHILD_PRIVILEGES,
       children: new Map(),
       properties: new Map([
         [HvPartitionProperty.CpuReserve, 0n],
@@ -141,7 +142,7 @@ export class Kernel {
       simp: 0n,
       siefp: 0n,
       sints: newSints(),
-      queues: Array.from({ length: HV_SINT_COUNT }, () => []),
+      queues: Array.from({ length: HV_SYNIC_SINT_COUNT }, () => []),
       eomPending: false,
       stimers: Array.from({ length: 4 }, (_, i) => ({
         index: i,
@@ -225,7 +226,7 @@ export class Kernel {
     if (port.connection) port.connection.port = undefined;
     // Its buffers are freed: queued messages are lost.
     for (const vp of port.owner.vps.values()) {
-      for (let s = 0; s < HV_SINT_COUNT; s++) {
+      for (let s = 0; s < HV_SYNIC_SINT_COUNT; s++) {
         const q = vp.queues[s];
         if (q) vp.queues[s] = q.filter((m) => m.port !== port);
       }
@@ -419,7 +420,7 @@ export class Kernel {
       else if (shorthand === 3) hit = vp !== from;
       else if (dest === 0xffff_ffff) hit = true;
       else if (logical) {
-        const ldr = ((vp.index >> 4) << 16) | (1 << (vp.index & 0xf));
+        const ldr = x2apicLdr(vp.index);
         hit = dest >>> 16 === ldr >>> 16 && (dest & ldr & 0xffff) !== 0;
       } else hit = vp.index === dest;
       if (hit) targets.push(vp);
@@ -529,7 +530,7 @@ export class Kernel {
 
   /** Retry triggers (EOM, EOI, enabling SIMP): rescan every queue of the VP. */
   retryDelivery(vp: Vp): void {
-    for (let s = 0; s < HV_SINT_COUNT; s++) if ((vp.queues[s]?.length ?? 0) > 0) this.tryDeliver(vp, s);
+    for (let s = 0; s < HV_SYNIC_SINT_COUNT; s++) if ((vp.queues[s]?.length ?? 0) > 0) this.tryDeliver(vp, s);
   }
 
   /** Picks the VP a port delivers to, or a status when none can take it. */

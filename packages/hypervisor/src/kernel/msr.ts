@@ -1,6 +1,25 @@
 // Synthetic MSRs, the x2APIC MSR range and the hypervisor CPUID leaves.
 // `undefined` / `false` answers mean #GP in the guest.
-import { HvMsr, IA32_APIC_BASE, Priv } from '../defs.js';
+import {
+  CPUID_1_ECX_HYPERVISOR_PRESENT,
+  HV_CPUID_INTERFACE_EAX,
+  HV_CPUID_VENDOR_EBX,
+  HV_CPUID_VENDOR_ECX,
+  HV_CPUID_VENDOR_EDX,
+  HV_SPIN_WAIT_NEVER_NOTIFY,
+  HvCpuidFeaturesEdx,
+  HvCpuidLeaf,
+  HvMsr,
+  IA32_APIC_BASE,
+  HvPartitionPrivilege as Priv,
+  privilegeMaskToCpuid,
+  ApicRegister as R,
+  HvCpuidRecommendationsEax as Rec,
+  X2APIC_MSR_BASE,
+  X2APIC_MSR_LAST,
+  x2apicLdr,
+  x2apicOffsetOfMsr,
+} from '@viridian/hvdef';
 import { ApicPage, VpControl } from '../layout.js';
 import { Access } from '../memory.js';
 import { vpRunTimeNs } from '../scheduler/vp-clock.js';
@@ -22,7 +41,7 @@ function apicWord(offset: number): number {
 
 export function readMsr(k: Kernel, vp: Vp, msr: number): bigint | undefined {
   const p = vp.partition;
-  if (msr >= 0x800 && msr <= 0x8ff) return readX2apic(k, vp, msr);
+  if (msr >= X2APIC_MSR_BASE && msr <= X2APIC_MSR_LAST) return readX2apic(k, vp, msr);
   if (msr === IA32_APIC_BASE) return vp.apicBase;
   if (msr >= HvMsr.Sint0 && msr < HvMsr.Sint0 + 16)
     return has(vp, Priv.AccessSynicRegs) ? vp.sints[msr - HvMsr.Sint0] : undefined;
@@ -80,7 +99,7 @@ export function readMsr(k: Kernel, vp: Vp, msr: number): bigint | undefined {
 
 export function writeMsr(k: Kernel, vp: Vp, msr: number, value: bigint): boolean {
   const p = vp.partition;
-  if (msr >= 0x800 && msr <= 0x8ff) return writeX2apic(k, vp, msr, value);
+  if (msr >= X2APIC_MSR_BASE && msr <= X2APIC_MSR_LAST) return writeX2apic(k, vp, msr, value);
   if (msr === IA32_APIC_BASE) {
     // BSP bit and base are fixed; x2APIC/global enable may not be cleared in this model.
     if ((value & ~0xffff_ffff_ffff_f000n & 0xffff_ffff_ffff_ffffn) !== 0n) return false;
@@ -201,44 +220,46 @@ export function writeMsr(k: Kernel, vp: Vp, msr: number, value: bigint): boolean
 
 function readX2apic(k: Kernel, vp: Vp, msr: number): bigint | undefined {
   if ((vp.apicBase & 0x400n) === 0n) return undefined;
-  const reg = msr - 0x800;
+  // xAPIC register offset (x2APIC MSR = 0x800 + offset / 16); undefined beyond the register range.
+  const reg = x2apicOffsetOfMsr(msr);
+  if (reg === undefined) return undefined;
   const c = vp.ctl;
-  if (reg >= 0x10 && reg <= 0x27) {
-    const base = reg < 0x18 ? ApicPage.isr : reg < 0x20 ? ApicPage.tmr : ApicPage.irr;
-    return BigInt(Atomics.load(c, apicWord(base) + (reg & 7)) >>> 0);
+  if (reg >= R.Isr0 && reg < R.Irr0 + 0x80) {
+    const base = reg < R.Tmr0 ? ApicPage.isr : reg < R.Irr0 ? ApicPage.tmr : ApicPage.irr;
+    return BigInt(Atomics.load(c, apicWord(base) + ((reg >> 4) & 7)) >>> 0);
   }
   switch (reg) {
-    case 0x02:
+    case R.Id:
       return BigInt(vp.index);
-    case 0x03:
+    case R.Version:
       return 0x0005_0015n | (1n << 24n); // version 0x15, 6 LVT entries, EOI-broadcast suppression
-    case 0x08:
+    case R.Tpr:
       return BigInt(Atomics.load(c, apicWord(ApicPage.tpr)) & 0xff);
-    case 0x0a:
+    case R.Ppr:
       return BigInt(k.processorPriority(vp));
-    case 0x0d:
-      return BigInt(((vp.index >> 4) << 16) | (1 << (vp.index & 0xf)));
-    case 0x0f:
+    case R.Ldr:
+      return BigInt(x2apicLdr(vp.index));
+    case R.Svr:
       return BigInt(Atomics.load(c, apicWord(ApicPage.svr)) >>> 0);
-    case 0x28:
+    case R.Esr:
       return BigInt(vp.esr);
-    case 0x2f:
+    case R.LvtCmci:
       return BigInt(vp.lvt[6] ?? 0);
-    case 0x30:
+    case R.IcrLow:
       return 0n;
-    case 0x32:
+    case R.LvtTimer:
       return BigInt(vp.apicTimer.lvt);
-    case 0x33:
-    case 0x34:
-    case 0x35:
-    case 0x36:
-    case 0x37:
-      return BigInt(vp.lvt[reg - 0x33] ?? 0);
-    case 0x38:
+    case R.LvtThermal:
+    case R.LvtPerfmon:
+    case R.LvtLint0:
+    case R.LvtLint1:
+    case R.LvtError:
+      return BigInt(vp.lvt[(reg - R.LvtThermal) >> 4] ?? 0);
+    case R.TimerInitialCount:
       return BigInt(vp.apicTimer.initialCount);
-    case 0x39:
+    case R.TimerCurrentCount:
       return BigInt(k.apicCurrentCount(vp));
-    case 0x3e:
+    case R.TimerDivideConfig:
       return BigInt(vp.apicTimer.divide);
     default:
       return undefined; // EOI and SELF IPI are write-only; the rest does not exist
@@ -247,20 +268,21 @@ function readX2apic(k: Kernel, vp: Vp, msr: number): bigint | undefined {
 
 function writeX2apic(k: Kernel, vp: Vp, msr: number, value: bigint): boolean {
   if ((vp.apicBase & 0x400n) === 0n) return false;
-  const reg = msr - 0x800;
+  const reg = x2apicOffsetOfMsr(msr);
+  if (reg === undefined) return false;
   const v32 = Number(value & 0xffff_ffffn);
   const high = value >> 32n;
-  if (reg !== 0x30 && high !== 0n) return false;
+  if (reg !== R.IcrLow && high !== 0n) return false;
   switch (reg) {
-    case 0x08:
+    case R.Tpr:
       if (v32 > 0xff) return false;
       k.setTpr(vp, v32);
       return true;
-    case 0x0b:
+    case R.Eoi:
       if (value !== 0n) return false; // x2APIC EOI: non-zero write is #GP
       k.eoi(vp);
       return true;
-    case 0x0f: {
+    case R.Svr: {
       if ((v32 & ~0x13ff) !== 0) return false;
       Atomics.store(vp.ctl, apicWord(ApicPage.svr), v32);
       if ((v32 & 0x100) === 0) {
@@ -271,37 +293,37 @@ function writeX2apic(k: Kernel, vp: Vp, msr: number, value: bigint): boolean {
       k.ring(vp);
       return true;
     }
-    case 0x28:
+    case R.Esr:
       if (v32 !== 0) return false;
       vp.esr = 0;
       return true;
-    case 0x2f:
+    case R.LvtCmci:
       vp.lvt[6] = v32 & 0x1_07ff;
       return true;
-    case 0x30:
+    case R.IcrLow:
       return k.sendIcr(vp, value);
-    case 0x32: {
+    case R.LvtTimer: {
       if ((v32 & ~0x7_10ff) !== 0) return false;
       const enabled = (Atomics.load(vp.ctl, apicWord(ApicPage.svr)) & 0x100) !== 0;
       vp.apicTimer.lvt = enabled ? v32 : v32 | 0x10000;
       return true;
     }
-    case 0x33:
-    case 0x34:
-    case 0x35:
-    case 0x36:
-    case 0x37:
-      vp.lvt[reg - 0x33] = v32 & 0x1_f7ff;
+    case R.LvtThermal:
+    case R.LvtPerfmon:
+    case R.LvtLint0:
+    case R.LvtLint1:
+    case R.LvtError:
+      vp.lvt[(reg - R.LvtThermal) >> 4] = v32 & 0x1_f7ff;
       return true;
-    case 0x38:
+    case R.TimerInitialCount:
       vp.apicTimer.initialCount = v32;
       k.armApicTimer(vp);
       return true;
-    case 0x3e:
+    case R.TimerDivideConfig:
       if ((v32 & ~0xb) !== 0) return false;
       vp.apicTimer.divide = v32;
       return true;
-    case 0x3f:
+    case R.SelfIpi:
       if (v32 > 0xff) return false;
       k.assertInterrupt(vp, v32);
       return true;
@@ -312,31 +334,38 @@ function writeX2apic(k: Kernel, vp: Vp, msr: number, value: bigint): boolean {
 
 // ---- CPUID ----------------------------------------------------------------------------------
 
-const sig = (s: string): number =>
-  (s.charCodeAt(0) | (s.charCodeAt(1) << 8) | (s.charCodeAt(2) << 16) | (s.charCodeAt(3) << 24)) >>> 0;
-
 export function cpuid(k: Kernel, vp: Vp, leaf: number, _subleaf: number): [number, number, number, number] {
   const priv = vp.partition.privileges;
   switch (leaf) {
     case 0x1:
-      // ECX bit 31: hypervisor present; bit 21: x2APIC.
-      return [0, vp.index << 24, (1 << 31) | (1 << 21), 0];
-    case 0x4000_0000:
-      return [0x4000_0006, sig('Micr'), sig('osof'), sig('t Hv')];
-    case 0x4000_0001:
-      return [sig('Hv#1'), 0, 0, 0];
-    case 0x4000_0002:
+      // ECX: hypervisor present, bit 21 x2APIC (architectural).
+      return [0, vp.index << 24, CPUID_1_ECX_HYPERVISOR_PRESENT | (1 << 21), 0];
+    case HvCpuidLeaf.VendorAndMaxFunction:
+      return [HvCpuidLeaf.HardwareFeatures, HV_CPUID_VENDOR_EBX, HV_CPUID_VENDOR_ECX, HV_CPUID_VENDOR_EDX];
+    case HvCpuidLeaf.Interface:
+      return [HV_CPUID_INTERFACE_EAX, 0, 0, 0];
+    case HvCpuidLeaf.Version:
       // Build 1, version 1.0.
       return [1, 0x0001_0000, 0, 0];
-    case 0x4000_0003:
-      // Features (EDX): 8 frequency MSRs, 19 direct synthetic timers.
-      return [Number(priv & 0xffff_ffffn), Number(priv >> 32n), 0, (1 << 8) | (1 << 19)];
-    case 0x4000_0004:
-      // Recommendations: 3 use EOI/ICR/TPR MSRs, 5 relaxed timing, 8 x2APIC MSRs, 10 cluster IPI.
-      return [(1 << 3) | (1 << 5) | (1 << 8) | (1 << 10), 0xffff_ffff, 0, 0];
-    case 0x4000_0005:
+    case HvCpuidLeaf.Features: {
+      const { eax, ebx } = privilegeMaskToCpuid(priv);
+      return [
+        eax,
+        ebx,
+        0,
+        HvCpuidFeaturesEdx.FrequencyRegsAvailable | HvCpuidFeaturesEdx.DirectSyntheticTimers,
+      ];
+    }
+    case HvCpuidLeaf.EnlightenmentInfo:
+      return [
+        Rec.UseApicMsrs | Rec.UseRelaxedTiming | Rec.UseX2ApicMsrs | Rec.UseSyntheticClusterIpi,
+        HV_SPIN_WAIT_NEVER_NOTIFY,
+        0,
+        0,
+      ];
+    case HvCpuidLeaf.ImplementationLimits:
       return [k.options.maxVpsPerPartition, 64, 0, 0];
-    case 0x4000_0006:
+    case HvCpuidLeaf.HardwareFeatures:
       return [0, 0, 0, 0];
     default:
       return [0, 0, 0, 0];

@@ -1,6 +1,6 @@
 // Hypervisor-private state: lives only in the hypervisor thread.
 import type { Worker } from 'node:worker_threads';
-import { HV_SINT_COUNT, type HvPartitionState } from '../defs.js';
+import { HV_SYNIC_SINT_COUNT, type HvPartitionState } from '@viridian/hvdef';
 import type { GuestMemory } from '../memory.js';
 
 export interface QueuedMessage {
@@ -110,5 +110,5 @@ export interface Partition {
 }
 
 export function newSints(): bigint[] {
-  return Array.from({ length: HV_SINT_COUNT }, () => 0x10000n);
+  return Array.from({ length: HV_SYNIC_SINT_COUNT }, () => 0x10000n);
 }
