@@ -26,6 +26,7 @@ export { HeartbeatGuest, type HeartbeatGuestOptions } from './heartbeat/guest.js
 export {
   HeartbeatHost,
   type HeartbeatHostOptions,
+  type HeartbeatProbe,
   type HeartbeatReport,
   HeartbeatStatus,
   heartbeatStatusText,

@@ -1,7 +1,7 @@
 import { type IcClock, systemClock } from '../core/clock.js';
 import type { IcProtocolError } from '../core/errors.js';
 import type { IcHostEndpoint, NegotiationOutcome } from '../core/host-endpoint.js';
-import { HeartbeatHost, type HeartbeatReport } from '../heartbeat/host.js';
+import { HeartbeatHost, type HeartbeatProbe, type HeartbeatReport } from '../heartbeat/host.js';
 import { type KvpGetResult, KvpHost, type KvpListResult, type KvpResult } from '../kvp/host.js';
 import { ShutdownHost, type ShutdownRequest, type ShutdownResult } from '../shutdown/host.js';
 import { TimeSyncHost, type TimeSyncHostState } from '../timesync/host.js';
@@ -136,6 +136,11 @@ export class IcHost {
 
   heartbeat(): HeartbeatReport {
     return this.#hb.report();
+  }
+
+  /** One heartbeat now (a liveness check on demand); resolves when the guest answers or not. */
+  heartbeatProbe(timeoutMs?: number): Promise<HeartbeatProbe> {
+    return this.#hb.probe(timeoutMs);
   }
 
   readonly kvp = {

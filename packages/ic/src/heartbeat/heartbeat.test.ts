@@ -134,4 +134,49 @@ describe('heartbeat', () => {
     expect(link.sentToHost.length).toBe(before);
     expect(guest.endpoint.protocolErrors).toBe(1);
   });
+
+  it('probe: one heartbeat on demand, answered with the application state and counted as contact', async () => {
+    const { clock, link, host, guest } = setup();
+    guest.applicationState = HeartbeatApplicationState.Critical;
+    host.open();
+    await link.flush();
+    const answers = host.report().answers;
+    const sent = link.sentToGuest.length;
+    const probe = host.probe();
+    await link.flush();
+    expect(await probe).toEqual({ answered: true, applicationState: HeartbeatApplicationState.Critical });
+    expect(link.sentToGuest.length).toBe(sent + 1);
+    expect(host.report().answers).toBe(answers + 1);
+    // The periodic heartbeats go on after it.
+    await run(clock, link, 250);
+    expect(host.report().answers).toBeGreaterThan(answers + 1);
+  });
+
+  it('probe: no answer is a timeout, a tampered answer is invalid, a closed channel is not ready', async () => {
+    const { clock, link, host, guest } = setup();
+    host.open();
+    await link.flush();
+    guest.answering = false;
+    const silent = host.probe(50);
+    await run(clock, link, 60);
+    expect(await silent).toEqual({ answered: false, reason: 'timeout' });
+
+    guest.answering = true;
+    link.host = {
+      receive: (p) => {
+        const c = new Uint8Array(p);
+        const v = new DataView(c.buffer);
+        v.setBigUint64(28, v.getBigUint64(28, true) + 1n, true);
+        host.receive(c);
+      },
+    };
+    const answers = host.report().answers;
+    const tampered = host.probe(50);
+    await run(clock, link, 60);
+    expect(await tampered).toEqual({ answered: false, reason: 'invalid' });
+    expect(host.report().answers).toBe(answers);
+
+    host.close();
+    expect(await host.probe()).toEqual({ answered: false, reason: 'not-ready' });
+  });
 });

@@ -40,6 +40,12 @@ export interface HeartbeatReport {
   readonly channel: IcHostState;
 }
 
+/** Outcome of one on-demand heartbeat (`probe`). */
+export type HeartbeatProbe =
+  | { readonly answered: true; readonly applicationState: number }
+  /** timeout: no answer in time; invalid: an answer with a failure status or the wrong sequence. */
+  | { readonly answered: false; readonly reason: 'timeout' | 'invalid' | 'not-ready' };
+
 export interface HeartbeatHostOptions {
   readonly send: (packet: Uint8Array) => void;
   readonly clock?: IcClock;
@@ -141,28 +147,41 @@ export class HeartbeatHost {
     }
   }
 
+  /**
+   * Sends one heartbeat now, besides the periodic ones, and resolves when the guest has answered it (an
+   * answer counts towards status as any other). Queues behind a heartbeat already in flight.
+   */
+  async probe(timeoutMs: number = this.#interval): Promise<HeartbeatProbe> {
+    const reply = await this.#exchange(timeoutMs);
+    if (typeof reply === 'number') return { answered: true, applicationState: reply };
+    return { answered: false, reason: reply };
+  }
+
   #beat(): void {
     if (!this.#running) return;
     const sentAt = this.#clock.now();
+    void this.#exchange(this.#interval).then((outcome) => {
+      if (outcome === 'not-ready' || !this.#running) return;
+      const wait = Math.max(0, sentAt + this.#interval - this.#clock.now());
+      this.#tick = this.#clock.setTimer(wait, () => this.#beat());
+    });
+  }
+
+  /** One request/answer; resolves with the answer's application state, or why there was none. */
+  async #exchange(timeoutMs: number): Promise<number | 'timeout' | 'invalid' | 'not-ready'> {
     const seq = this.#sequence;
     this.#sequence = BigInt.asUintN(64, this.#sequence + 1n);
-    void this.#endpoint
-      .request(encodeHeartbeat({ sequence: seq, applicationState: 0 }), this.#interval)
-      .then((reply) => {
-        if (reply.kind === 'reply') {
-          const hb = decodeHeartbeat(reply.body);
-          if (
-            reply.status === IcStatus.Ok &&
-            !isBodyError(hb) &&
-            hb.sequence === BigInt.asUintN(64, seq + 1n)
-          ) {
-            this.#answered(hb.applicationState);
-          }
-        }
-        if (reply.kind === 'not-ready' || !this.#running) return;
-        const wait = Math.max(0, sentAt + this.#interval - this.#clock.now());
-        this.#tick = this.#clock.setTimer(wait, () => this.#beat());
-      });
+    const reply = await this.#endpoint.request(
+      encodeHeartbeat({ sequence: seq, applicationState: 0 }),
+      timeoutMs,
+    );
+    if (reply.kind !== 'reply') return reply.kind;
+    const hb = decodeHeartbeat(reply.body);
+    if (reply.status !== IcStatus.Ok || isBodyError(hb) || hb.sequence !== BigInt.asUintN(64, seq + 1n)) {
+      return 'invalid';
+    }
+    this.#answered(hb.applicationState);
+    return hb.applicationState;
   }
 
   #answered(appState: number): void {
