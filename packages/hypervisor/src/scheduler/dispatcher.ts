@@ -85,8 +85,10 @@ interface Lp {
   sliceEnd: number;
   /** The occupant was asked to stop at its next safe point. */
   preempting: boolean;
-  /** When the LP's last occupant stopped (start of the next grant). */
+  /** When the LP's last occupant stopped (start of the next grant); NaN: use the grant's time. */
   freeSince: number;
+  /** Start of the LP's current or last grant. */
+  grantedFrom: number;
 }
 
 const F64_WORDS = 2112 >> 3;
@@ -95,6 +97,8 @@ const PARKED = VpControl.schedParked >> 2;
 const IDLE = VpControl.schedIdle >> 2;
 const RUN_STATE = VpControl.runState >> 2;
 const STAMP = VpControl.schedStampNs >> 3;
+const RUN_NS = VpControl.schedRunNs >> 3;
+const RUN_START = VpControl.schedRunStartNs >> 3;
 const GRANT = VpControl.schedGrantNs >> 3;
 const FIXED_ONE = 0x10000;
 
@@ -120,12 +124,12 @@ export class Dispatcher {
     this.logicalProcessors = Number.isFinite(n) && n >= 1 ? Math.min(n, 1024) : 1;
     const sliceMs = options.sliceMs ?? 10;
     this.policy = new SchedulerPolicy({ sliceNs: Math.max(0.1, sliceMs) * 1e6 });
-    const now = monoNs();
     this.lps = Array.from({ length: this.logicalProcessors }, () => ({
       entry: undefined,
       sliceEnd: 0,
       preempting: false,
-      freeSince: now,
+      freeSince: Number.NaN,
+      grantedFrom: Number.NaN,
     }));
   }
 
@@ -142,9 +146,9 @@ export class Dispatcher {
     for (const lp of this.lps) {
       const e = lp.entry;
       if (!e) continue;
-      if (lp.preempting) {
-        if (!e.runnable || Atomics.load(e.vp.ctl, PARKED) === 1) this.vacate(lp, now);
-      }
+      // A preempted VP gives the LP back when it parks or stops running (halt, exit, SIPI wait);
+      // a suspended one still runs to its safe point first.
+      if (lp.preempting && (Atomics.load(e.vp.ctl, PARKED) === 1 || this.stopped(e))) this.vacate(lp, now);
     }
     // 3. Decisions for free LPs, LPs whose occupant is idle, and expired slices.
     let next = Number.POSITIVE_INFINITY;
@@ -223,9 +227,16 @@ export class Dispatcher {
   }
 
   /** The VP's thread ended (its guest returned or crashed): it no longer wants an LP. */
-  threadExited(vp: SchedulableVp): void {
+  threadExited(vp: SchedulableVp, now: number = monoNs()): void {
     const e = this.entries.get(vp);
-    if (e) e.exited = true;
+    if (!e) return;
+    this.sample(e, now);
+    e.exited = true;
+    // The thread cannot close its open run interval any more: close it here.
+    const start = e.f64[RUN_START] ?? Number.NaN;
+    if (start > 0 && start <= now) e.f64[RUN_NS] = (e.f64[RUN_NS] ?? 0) + (now - start);
+    e.f64[RUN_START] = Number.NaN;
+    e.f64[STAMP] = now;
   }
 
   /** Releases every VP (the hypervisor is stopping). */
@@ -312,6 +323,14 @@ export class Dispatcher {
     }
   }
 
+  private stopped(e: Entry): boolean {
+    return (
+      e.exited ||
+      Atomics.load(e.vp.ctl, IDLE) === 1 ||
+      Atomics.load(e.vp.ctl, RUN_STATE) !== VpRunState.Running
+    );
+  }
+
   private busyIds(): Set<number> {
     this.busy.clear();
     for (const lp of this.lps) if (lp.entry) this.busy.add(lp.entry.id);
@@ -321,14 +340,19 @@ export class Dispatcher {
   private grantFree(lp: Lp, now: number): void {
     const pick = this.policy.pick(now, this.busyIds());
     if (pick) this.grant(lp, pick.id, pick.sliceNs, now);
+    // Idle LP: nobody is charged for the idle time; a later grant starts when it is given.
+    else lp.freeSince = Number.NaN;
   }
 
   private vacate(lp: Lp, now: number): void {
     const e = lp.entry;
     if (!e) return;
     // The next slice starts where this VP's run ended (its stamp), so the LP has no gaps.
+    // The VP's own stamp when it parked or halted, not before this LP's grant began; else now.
     const stamp = e.f64[STAMP] ?? now;
-    lp.freeSince = stamp <= now && stamp >= now - 1e9 ? Math.max(stamp, lp.freeSince) : now;
+    const floor = lp.grantedFrom >= 0 ? lp.grantedFrom : now;
+    const stoppedItself = Atomics.load(e.vp.ctl, PARKED) === 1 || Atomics.load(e.vp.ctl, IDLE) === 1;
+    lp.freeSince = stoppedItself && stamp <= now && stamp >= floor ? stamp : now;
     e.lp = -1;
     lp.entry = undefined;
     lp.preempting = false;
@@ -349,8 +373,11 @@ export class Dispatcher {
     lp.entry = e;
     lp.preempting = false;
     lp.sliceEnd = now + sliceNs;
-    e.grantedFrom = Math.min(lp.freeSince, now);
-    e.f64[GRANT] = e.grantedFrom;
+    const from = lp.freeSince >= 0 && lp.freeSince <= now ? lp.freeSince : now;
+    e.grantedFrom = from;
+    lp.grantedFrom = from;
+    lp.freeSince = Number.NaN;
+    e.f64[GRANT] = from;
     this.grants++;
     Atomics.store(e.vp.ctl, HOLD, 0);
     Atomics.notify(e.vp.ctl, HOLD);

@@ -4,7 +4,7 @@
 import { afterEach, expect, test } from 'vitest';
 import { HvPartitionProperty } from '../defs.js';
 import { connectRootVp, type GuestVp } from '../guest-vp.js';
-import { bootChild } from '../harness.test-fixture.js';
+import { bootChild, waitGuest } from '../harness.test-fixture.js';
 import { Hypervisor } from '../hypervisor.js';
 import type { SchedulerStats } from './dispatcher.js';
 import { cpuUsage } from './usage.js';
@@ -102,4 +102,17 @@ test('a VM with reserve 50% gets at least 48% against two heavy competitors', as
   const m = await measure(h, ids, 3000);
   expect(m.share[0]).toBeGreaterThanOrEqual(48);
   expect(m.ofLp[0]).toBeGreaterThanOrEqual(48);
+});
+
+test('VP_RUNTIME counts the VP run time, not the time it spent halted', async () => {
+  hv = await Hypervisor.start({ rootMemoryBytes: 4 * 1024 * 1024, logicalProcessors: 1 });
+  const root = connectRootVp(await hv.attachRootVp());
+  const id = bootChild(root, { pages: 16 });
+  root.setPartitionImage(id, `${BURN.href}?mode=runtime`);
+  expect(root.createVp(id, 0)).toBe(0);
+  const r = (await waitGuest(hv, id, (d) => 'runtimeMs' in d)) as { runtimeMs: number; wallMs: number };
+  // About 400 ms of computing in about 800 ms: the 400 ms halt is not in it.
+  expect(r.wallMs).toBeGreaterThan(800);
+  expect(r.runtimeMs).toBeGreaterThan(300);
+  expect(r.runtimeMs).toBeLessThan(r.wallMs - 300);
 });
