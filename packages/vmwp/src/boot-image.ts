@@ -9,7 +9,11 @@
 import { performance } from 'node:perf_hooks';
 import { deserialize, serialize } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
+import { GuestBus } from '@viridian/device-sdk';
+import { HvMsr } from '@viridian/hvdef';
 import type { GuestVp } from '@viridian/hypervisor';
+import { IC_NAMES, IcGuest, type IcName, icDrivers } from '@viridian/ic';
+import { createSynicClientTransport } from '@viridian/vmbus';
 import {
   type BootParams,
   FW_MAGIC,
@@ -18,6 +22,7 @@ import {
   FwGo,
   FwStatus,
   fwWord,
+  guestLayout,
   STATE_GPA,
 } from './firmware-page.js';
 import type { GuestContext, GuestProgram } from './guest.js';
@@ -25,6 +30,8 @@ import type { FirmwareReport } from './protocol.js';
 
 const RAX = 0x0002_0000;
 const LOG_PER_SECOND = 10;
+const CONNECT_TIMEOUT_MS = 4_000;
+const CONNECT_ATTEMPTS = 4;
 const post = (message: FirmwareReport): void => parentPort?.postMessage(message);
 
 export async function main(vp: GuestVp): Promise<void> {
@@ -49,6 +56,68 @@ export async function main(vp: GuestVp): Promise<void> {
     throw new Error(`${params.program} does not export a guest program (default export with boot and step)`);
   }
   await run(vp, fw, view, params, program);
+}
+
+/** What the guest's integration services ask of the program loop. */
+interface Services {
+  shutdownRequested: boolean;
+}
+
+/**
+ * The guest half of VMBus and the integration services: enables the hypercall page and the SynIC,
+ * connects to the VMWP's VMBus server and binds the offered ICs. Runs in the background; the
+ * program loop's safe points (and the transport's interrupt pump) deliver its interrupts.
+ */
+function startServices(vp: GuestVp, params: BootParams, log: (line: string) => void): Services {
+  const services: Services = { shutdownRequested: false };
+  const names = params.ics.filter((n): n is IcName => (IC_NAMES as readonly string[]).includes(n));
+  if (names.length === 0) return services;
+  const layout = guestLayout(vp.memory.size / 4096, params.processorCount);
+  vp.wrmsr(HvMsr.GuestOsId, 0x8100_0000_0000_0001n);
+  vp.wrmsr(HvMsr.Hypercall, BigInt(layout.hypercallPage * 4096) | 1n);
+  const transport = createSynicClientTransport(vp, {
+    simpGpa: layout.simpPage * 4096,
+    siefpGpa: layout.siefpPage * 4096,
+    onError: (e) => log(`vmbus: ${e.code} ${e.message}`),
+  });
+  const ics = new IcGuest({
+    referenceTime: () => vp.rdmsr(HvMsr.TimeRefCount),
+    onShutdown: () => {
+      services.shutdownRequested = true;
+    },
+  });
+  const connect = async (attempt: number): Promise<void> => {
+    let next = layout.ringFirstPage;
+    const bus = new GuestBus({
+      memory: vp.memory.ram,
+      transport,
+      allocatePages: (n) => {
+        if (next + n > layout.siefpPage) throw new RangeError('no guest memory left for VMBus rings');
+        next += n;
+        return next - n;
+      },
+      onError: (e) => log(`vmbus: ${e.code} ${e.message}`),
+    });
+    // A contact that goes unanswered is made again (a new INITIATE_CONTACT resets the connection).
+    let timer: NodeJS.Timeout | undefined;
+    const answered = await Promise.race([
+      bus.connect().then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), CONNECT_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!answered) {
+      if (attempt >= CONNECT_ATTEMPTS) throw new Error('the VMBus host did not answer');
+      log(`vmbus: no answer to contact attempt ${attempt}; trying again`);
+      return connect(attempt + 1);
+    }
+    for (const driver of icDrivers(ics, names)) await bus.bind(driver);
+  };
+  void connect(1).catch((error: unknown) =>
+    log(`integration services unavailable: ${(error as Error).message}`),
+  );
+  return services;
 }
 
 async function run(
@@ -83,7 +152,7 @@ async function run(
     const message = error instanceof Error ? error.message : String(error);
     throw new Error(`guest program failed: ${message}`);
   };
-  const stateLimit = view.byteLength - STATE_GPA - 8 - 2 * 4096 * (params.processorCount + 1);
+  const stateLimit = guestLayout(view.byteLength / 4096, params.processorCount).stateLimit;
 
   let state: unknown;
   // The step count doubles as the program counter: it travels in RAX across a save and restore.
@@ -101,6 +170,7 @@ async function run(
     }
   }
   bootAt = performance.now();
+  const services = startServices(vp, params, (line) => ctx.log(line));
   Atomics.store(fw, fwWord(Fw.status), FwStatus.Running);
 
   const persist = (): void => {
@@ -133,6 +203,20 @@ async function run(
       while (Atomics.load(fw, fwWord(Fw.quiesced)) !== 0) await vp.haltFor(50);
       last = performance.now();
       continue;
+    }
+    if (services.shutdownRequested) {
+      services.shutdownRequested = false;
+      let accepted = true;
+      try {
+        accepted = program.shutdown?.(state, ctx) !== false;
+      } catch (error) {
+        crashed(error);
+      }
+      if (accepted) {
+        // Power off: the VMWP sees the status and tears the partition down.
+        Atomics.store(fw, fwWord(Fw.status), FwStatus.Off);
+        for (;;) await vp.halt();
+      }
     }
     const started = performance.now();
     let idle: number | undefined;

@@ -41,8 +41,33 @@ export const FwStatus = { Loading: 0, Running: 1, GuestCrashed: 2, Off: 3 } as c
 /** Guest program state lives from this GPA: u32 length, u32 reserved, then the v8-serialized bytes. */
 export const STATE_GPA = PAGE_SIZE;
 
+/** Pages the VMBus guest end may use for channel rings. */
+export const RING_AREA_PAGES = 128;
+
+/**
+ * Where the firmware keeps things in guest memory (page numbers), from the top down: each VP's two
+ * hypercall parameter pages, the hypercall page, the SynIC message and event-flag pages, the ring
+ * area; the program state grows up from STATE_GPA below them.
+ */
+export function guestLayout(pageCount: number, vpCount: number) {
+  const hypercallPage = pageCount - 2 * vpCount - 1;
+  const simpPage = hypercallPage - 1;
+  const siefpPage = simpPage - 1;
+  const ringFirstPage = siefpPage - RING_AREA_PAGES;
+  return {
+    hypercallPage,
+    simpPage,
+    siefpPage,
+    ringFirstPage,
+    /** Largest program state, bytes. */
+    stateLimit: ringFirstPage * PAGE_SIZE - STATE_GPA - 8,
+  };
+}
+
 /** What the VMWP tells the firmware at boot. */
 export interface BootParams {
+  /** Integration services the host offers over VMBus (IC names); empty: the firmware starts no VMBus. */
+  readonly ics: readonly string[];
   readonly program: string;
   readonly vmId: string;
   readonly vmName: string;

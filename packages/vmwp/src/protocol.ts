@@ -52,6 +52,15 @@ export type FromVmwp =
   | { type: 'partition'; partitionId: bigint }
   | { type: 'booted' }
   | { type: 'failed'; message: string }
-  | { type: 'tick'; busyMs: number; at: number }
+  /** Something the worker reports about the VM (VMBus or device errors), for the VM's event log. */
+  | { type: 'log'; message: string }
+  | {
+      type: 'tick';
+      busyMs: number;
+      at: number;
+      heartbeat: 'OK' | 'NoContact' | 'LostCommunication';
+      /** The guest's shutdown service is connected and negotiated. */
+      shutdownReady: boolean;
+    }
   | { type: 'reply'; id: number; ok: boolean; value?: unknown; error?: string }
   | { type: 'exit'; reason: 'guestCrashed' | 'workerDied' | 'off'; message: string };

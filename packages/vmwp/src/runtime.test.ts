@@ -40,7 +40,11 @@ test('a VM is a child partition with its VPs; turning it off deletes the partiti
   const stats = await hv.stats();
   expect(stats.partitions).toContain(id);
   expect(stats.vps.filter((v) => v.partitionId === id).map((v) => v.vpIndex)).toEqual([0, 1]);
-  expect(vm.stats()).toMatchObject({ memoryDemandMB: 32, heartbeat: 'NoContact' });
+  expect(vm.stats()).toMatchObject({ memoryDemandMB: 32 });
+  // The guest's heartbeat service answers over VMBus on the SynIC.
+  const end = Date.now() + 15_000;
+  while (vm.stats().heartbeat !== 'OK' && Date.now() < end) await sleep(50);
+  expect(vm.stats().heartbeat).toBe('OK');
   await vm.turnOff();
   const after = await hv.stats();
   expect(after.partitions).not.toContain(id);
@@ -183,4 +187,48 @@ test('CPU weight, reserve and limit are partition properties; the processor budg
   expect(a).toBeLessThan(35);
   expect(b).toBeGreaterThan(a * 1.8);
   await Promise.all([light.turnOff(), heavy.turnOff()]);
+});
+
+async function until(predicate: () => boolean, ms = 15_000) {
+  const end = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await sleep(20);
+  }
+}
+
+test('graceful shutdown through the shutdown IC: a willing guest powers off, a stubborn one keeps running', async () => {
+  const hv = await runtime.hypervisor();
+  const exits: VmwpExit[] = [];
+  const willing = await runtime.start(vmConfig('willing', 'counter'), { onExit: (e) => exits.push(e) });
+  const logs: string[] = [];
+  const stubborn = await runtime.start(vmConfig('stubborn', 'stubborn'), {
+    onExit: (e) => exits.push(e),
+    onGuestLog: (l) => logs.push(l),
+  });
+  await until(
+    () =>
+      willing.shutdownUnavailableReason() === undefined && stubborn.shutdownUnavailableReason() === undefined,
+  );
+  const id = willing.partitionId as bigint;
+  expect(await willing.shutdown(10_000)).toBe(true);
+  expect((await hv.stats()).partitions).not.toContain(id);
+  expect(await stubborn.shutdown(1_500)).toBe(false);
+  expect(logs).toContain('shutdown refused (1)');
+  expect((await hv.stats()).partitions).toContain(stubborn.partitionId);
+  await stubborn.turnOff();
+  expect(exits).toEqual([]);
+});
+
+test('with the shutdown service disabled, a graceful stop is not offered', async () => {
+  const vm = await runtime.start(
+    vmConfig('noshut', 'idle', { integrationServices: { heartbeat: true, shutdown: false } }),
+    {
+      onExit: () => undefined,
+    },
+  );
+  await until(() => vm.stats().heartbeat === 'OK');
+  expect(vm.shutdownUnavailableReason()).toMatch(/shutdown integration service is not running/);
+  expect(await vm.shutdown(1000)).toBe(false);
+  await vm.turnOff();
 });

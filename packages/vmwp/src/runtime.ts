@@ -236,6 +236,8 @@ export class VmwpVm {
   #startedAt = Date.now();
   #samples: { at: number; busyMs: number }[] = [];
   #paused = false;
+  #heartbeat: 'OK' | 'NoContact' | 'LostCommunication' = 'NoContact';
+  #shutdownReady = false;
   #exited = false;
   #expectExit = false;
   #exitReported = false;
@@ -302,12 +304,18 @@ export class VmwpVm {
 
   /** The reason a graceful shutdown cannot be asked for, or undefined when it can. */
   shutdownUnavailableReason(): string | undefined {
-    return 'the guest runs no shutdown integration service (no VMBus guest runtime in this partition), so it cannot be asked to shut down; turn it off instead';
+    if (this.#shutdownReady || this.#exited) return undefined;
+    return "the guest's shutdown integration service is not running (not offered, or the guest has not connected it), so the guest cannot be asked to shut down; turn it off instead";
   }
 
   async shutdown(timeoutMs: number): Promise<boolean> {
     if (this.#exited) return true;
-    return (await this.#call('shutdown', timeoutMs)) === true;
+    const off = (await this.#call('shutdown', timeoutMs, timeoutMs + 5_000)) === true;
+    if (off) {
+      this.#expectExit = true;
+      await this.#worker.terminate();
+    }
+    return off;
   }
 
   async turnOff(): Promise<void> {
@@ -352,8 +360,7 @@ export class VmwpVm {
     let heartbeat: HeartbeatStatus;
     if (!this.#config.integrationServices.heartbeat) heartbeat = HeartbeatStatus.Disabled;
     else if (this.#paused) heartbeat = HeartbeatStatus.Paused;
-    // Hyper-V's answer for a guest that runs no heartbeat service.
-    else heartbeat = HeartbeatStatus.NoContact;
+    else heartbeat = this.#heartbeat;
     return {
       cpuPercent: Math.round(Math.max(0, cpuPercent) * 10) / 10,
       memoryDemandMB: this.#config.memoryMB,
@@ -441,7 +448,12 @@ export class VmwpVm {
         void this.#worker.terminate();
         break;
       }
+      case 'log':
+        this.#options.onGuestLog?.(m.message);
+        break;
       case 'tick':
+        this.#heartbeat = m.heartbeat;
+        this.#shutdownReady = m.shutdownReady;
         this.#samples.push({ at: m.at, busyMs: m.busyMs });
         // A window of about two seconds smooths the processor figure.
         while (this.#samples.length > 2 && m.at - (this.#samples[0]?.at ?? m.at) > 2000)

@@ -53,13 +53,18 @@ export function capturePages(ram: SharedArrayBuffer): SavedMemory {
 }
 
 /**
- * Writes saved pages back into a fresh partition's memory (all zero until then), except page 0: the
- * firmware page belongs to this boot and is written afresh, its `go` word last.
+ * Writes saved pages back into a fresh partition's memory (all zero until then), except `skip`: the
+ * firmware page (written afresh, its `go` word last) and the SynIC pages, whose old messages and
+ * flags belong to the previous run.
  */
-export function restorePages(ram: SharedArrayBuffer, memory: SavedMemory): void {
+export function restorePages(
+  ram: SharedArrayBuffer,
+  memory: SavedMemory,
+  skip: readonly number[] = [0],
+): void {
   const bytes = new Uint8Array(ram);
   memory.pages.forEach((page, k) => {
-    if (page === 0) return;
+    if (skip.includes(page)) return;
     bytes.set(memory.data.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE), page * PAGE_SIZE);
   });
 }

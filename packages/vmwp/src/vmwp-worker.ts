@@ -4,6 +4,7 @@
 // it reads from the partition (the firmware page, VP reports) is treated as hostile.
 
 import { parentPort, workerData } from 'node:worker_threads';
+import { DeviceHost } from '@viridian/device-sdk';
 import {
   CHILD_DEFAULT_PRIVILEGES,
   HvPartitionPrivilege,
@@ -13,6 +14,8 @@ import {
   privilegeMask,
 } from '@viridian/hvdef';
 import { connectRootVp, PAGE_SIZE, VP_CONTROL_BYTES, VpControl, VpRunState } from '@viridian/hypervisor';
+import { HeartbeatStatus as IcHeartbeat, IcHost, type IcName, icDevices } from '@viridian/ic';
+import { createSynicServerTransport, type SynicServerTransport } from '@viridian/vmbus';
 import {
   type BootParams,
   FW_MAGIC,
@@ -23,6 +26,7 @@ import {
   FwGo,
   FwStatus,
   fwWord,
+  guestLayout,
 } from './firmware-page.js';
 import type { FromVmwp, ToVmwp, VmwpWorkerData } from './protocol.js';
 import { capturePages, restorePages, SAVED_VM_VERSION, type SavedVm, validateSavedVm } from './saved-vm.js';
@@ -33,16 +37,26 @@ const post = (message: FromVmwp): void => port.postMessage(message);
 const config = data.config;
 const root = connectRootVp(data.root);
 
-/** Registers captured per VP: the general registers (TLFS names 0x20000–0x20011) and the SynIC registers. */
-const SAVED_REGISTERS: readonly number[] = [
-  ...Array.from({ length: 0x12 }, (_, i) => 0x0002_0000 + i),
-  HvRegisterName.Scontrol,
-  HvRegisterName.Siefp,
-  HvRegisterName.Simp,
-  ...Array.from({ length: 16 }, (_, i) => HvRegisterName.Sint0 + i),
-];
+/**
+ * Registers captured per VP: the general registers (TLFS names 0x20000–0x20011). The SynIC is not
+ * restored: the firmware re-enables it at resume and VMBus reconnects, as after hibernation.
+ */
+const SAVED_REGISTERS: readonly number[] = Array.from({ length: 0x12 }, (_, i) => 0x0002_0000 + i);
 
 class HvFailure extends Error {}
+
+/** Reports a device or bus error to the VM's event log; a flood is cut to 20 lines a second. */
+let reportWindow = 0;
+let reportCount = 0;
+function report(error: { code?: string; message: string }): void {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== reportWindow) {
+    reportWindow = second;
+    reportCount = 0;
+  }
+  if (++reportCount <= 20)
+    post({ type: 'log', message: `vmbus: ${error.code ?? 'error'}: ${error.message}` });
+}
 
 function check(status: number, what: string): void {
   if (status !== 0) throw new HvFailure(`${what} failed: ${hvStatusName(status)} (0x${status.toString(16)})`);
@@ -58,6 +72,15 @@ let phase: 'booting' | 'running' | 'paused' | 'down' = 'booting';
 let quiesceSeq = 0;
 let budgetPermille = 1000;
 let tick: NodeJS.Timeout | undefined;
+/** Integration services offered over VMBus, by the VM's settings. */
+const icNames: IcName[] = [
+  ...(config.integrationServices.heartbeat ? (['heartbeat'] as const) : []),
+  ...(config.integrationServices.shutdown ? (['shutdown'] as const) : []),
+];
+let transport: SynicServerTransport | undefined;
+let devices: DeviceHost | undefined;
+let ics: IcHost | undefined;
+let shuttingDown = false;
 
 // ---- partition lifecycle ------------------------------------------------------------------------
 
@@ -102,6 +125,8 @@ function createPartition(): void {
     check(root.mapGpaPages(partitionId, BigInt(base), 7, pool).status, 'MapGpaPages');
     base += n;
   }
+  // The VMBus server's SynIC end: ports and connections both ways, SINT 2 on this root VP.
+  if (icNames.length > 0) transport = createSynicServerTransport(root, partitionId, { onError: report });
   root.setPartitionImage(partitionId, data.bootImage);
   // VP 0 starts the boot image at once; the others wait for INIT/SIPI.
   for (let i = 0; i < vpCount; i++) check(root.createVp(partitionId, i), `CreateVp ${i}`);
@@ -111,6 +136,8 @@ function teardown(): void {
   if (phase === 'down') return;
   phase = 'down';
   if (tick !== undefined) clearInterval(tick);
+  ics?.close();
+  transport?.close();
   if (partitionId === 0n) return;
   // Finalizing deletes the VPs (their threads end), ports and connections; then the partition goes.
   root.finalizePartition(partitionId);
@@ -123,6 +150,7 @@ function writeBootPage(memory: SharedArrayBuffer, go: number): void {
   const view = new DataView(memory);
   const words = new Int32Array(memory, 0, PAGE_SIZE / 4);
   const params: BootParams = {
+    ics: icNames,
     program: data.program,
     vmId: config.id,
     vmName: config.name,
@@ -149,8 +177,15 @@ function writeBootPage(memory: SharedArrayBuffer, go: number): void {
 async function boot(memory: SharedArrayBuffer): Promise<void> {
   ram = memory;
   fw = new Int32Array(memory, 0, PAGE_SIZE / 4);
+  if (transport !== undefined) {
+    // The VSPs: one per offered integration service, on the device SDK over the SynIC transport.
+    ics = new IcHost({ referenceTime: childReferenceTime, heartbeat: { intervalMs: 1000 } });
+    devices = new DeviceHost({ memory, transport, onError: report });
+    for (const device of icDevices(ics, icNames)) devices.add(device);
+  }
   if (saved !== undefined) {
-    restorePages(memory, saved.memory);
+    const layout = guestLayout(pageCount, vpCount);
+    restorePages(memory, saved.memory, [0, layout.simpPage, layout.siefpPage]);
     for (const vp of saved.vps) {
       const r = root.setVpRegisters(partitionId, vp.index, vp.registers);
       check(r.status, `SetVpRegisters (VP ${vp.index}, ${r.repsCompleted} of ${vp.registers.length})`);
@@ -169,8 +204,38 @@ async function boot(memory: SharedArrayBuffer): Promise<void> {
   if (Atomics.load(fw, fwWord(Fw.status)) !== FwStatus.Running)
     throw new Error('the guest failed while booting');
   phase = 'running';
-  tick = setInterval(() => post({ type: 'tick', busyMs: busyMs(), at: Date.now() }), 250);
+  tick = setInterval(onTick, 250);
   post({ type: 'booted' });
+}
+
+/** The child's partition reference time (100 ns), for time sync. */
+function childReferenceTime(): bigint {
+  const r = root.getVpRegisters(partitionId, 0, [HvRegisterName.TimeRefCount]);
+  return r.status === 0 ? (r.values[0] ?? 0n) : 0n;
+}
+
+function heartbeat(): 'OK' | 'NoContact' | 'LostCommunication' {
+  const status = ics?.heartbeat().status ?? IcHeartbeat.NoContact;
+  if (status === IcHeartbeat.NoContact) return 'NoContact';
+  if (status === IcHeartbeat.LostCommunication) return 'LostCommunication';
+  return 'OK';
+}
+
+function onTick(): void {
+  if (phase === 'down') return;
+  if (fw !== undefined && !shuttingDown && Atomics.load(fw, fwWord(Fw.status)) === FwStatus.Off) {
+    // The guest powered itself off.
+    teardown();
+    post({ type: 'exit', reason: 'off', message: 'the guest shut down' });
+    return;
+  }
+  post({
+    type: 'tick',
+    busyMs: busyMs(),
+    at: Date.now(),
+    heartbeat: heartbeat(),
+    shutdownReady: ics?.status('shutdown') === 'ok',
+  });
 }
 
 /** Processor time the partition's VPs report, in ms; nonsense from the guest counts as nothing. */
@@ -264,6 +329,34 @@ async function save(): Promise<SavedVm> {
   return saved;
 }
 
+/**
+ * Asks the guest through the shutdown IC and waits (up to the timeout) for it to power off. True
+ * once the partition is gone; false if the guest refused, did not answer or did not finish.
+ */
+async function shutdown(timeoutMs: number): Promise<boolean> {
+  if (ics === undefined || phase !== 'running' || fw === undefined) return false;
+  const deadline = Date.now() + timeoutMs;
+  shuttingDown = true;
+  try {
+    const result = await ics.shutdown({
+      kind: 'shutdown',
+      timeoutMs,
+      reason: 'shutdown requested by the host',
+    });
+    if (result.outcome !== 'accepted') return false;
+    while (Date.now() < deadline && phase === 'running') {
+      if (Atomics.load(fw, fwWord(Fw.status)) === FwStatus.Off) {
+        teardown();
+        return true;
+      }
+      await sleep(20);
+    }
+    return false;
+  } finally {
+    shuttingDown = false;
+  }
+}
+
 // ---- messages from the runtime -------------------------------------------------------------------
 
 function onFirmware(m: Extract<ToVmwp, { type: 'firmware' }>): void {
@@ -311,8 +404,7 @@ async function call(m: Extract<ToVmwp, { type: 'call' }>): Promise<unknown> {
       teardown();
       return undefined;
     case 'shutdown':
-      // No shutdown integration service runs in the guest yet: the request cannot be delivered.
-      return false;
+      return shutdown(m.timeoutMs ?? 30_000);
   }
 }
 
