@@ -74,6 +74,10 @@ interface Entry {
   charged: number;
   lp: number;
   runnable: boolean;
+  /** Raw CpuReserve / CpuCap / CpuWeight last given to the policy. */
+  reserve: bigint | undefined;
+  cap: bigint | undefined;
+  weight: bigint | undefined;
   /** Start of the VP's last grant (its run may be accounted from there). */
   grantedFrom: number;
   /** The VP's thread ended: it will never run again. */
@@ -138,7 +142,13 @@ export class Dispatcher {
    * limited VP becoming eligible), or Infinity when only VP activity (a park or halt, which
    * rings the hypervisor bell) can change anything.
    */
-  tick(now: number = monoNs()): number {
+  tick(now?: number): number {
+    // Runs on every hypervisor loop turn (every trap): with no child VP it reads no clock.
+    if (this.source.allVps === this.seen && this.entries.size === 0) return Number.POSITIVE_INFINITY;
+    return this.pass(now ?? monoNs());
+  }
+
+  private pass(now: number): number {
     if (this.source.allVps !== this.seen) this.sync(now);
     // 1. Bring the policy up to date: run time, runnable state, controls.
     for (const e of this.entries.values()) this.sample(e, now);
@@ -181,9 +191,9 @@ export class Dispatcher {
       const occ = lp.entry;
       if (occ?.runnable && !lp.preempting) next = Math.min(next, lp.sliceEnd);
     }
-    if (this.lps.some((lp) => !lp.entry?.runnable)) {
-      next = Math.min(next, this.policy.nextEligibleNs(now, this.busyIds()));
-    }
+    let idleLp = false;
+    for (const lp of this.lps) if (!lp.entry?.runnable) idleLp = true;
+    if (idleLp) next = Math.min(next, this.policy.nextEligibleNs(now, this.busyIds()));
     return next <= now ? now + 50_000 : next;
   }
 
@@ -280,6 +290,9 @@ export class Dispatcher {
         runnable: false,
         grantedFrom: now,
         exited: false,
+        reserve: undefined,
+        cap: undefined,
+        weight: undefined,
       };
       // Held until granted: a new VP reaches its first safe point long after the pass below.
       Atomics.store(vp.ctl, HOLD, 1);
@@ -303,7 +316,17 @@ export class Dispatcher {
     }
     if (live > e.lastLive) e.lastLive = live;
     e.sampledAt = now;
-    this.policy.configure(e.id, paramsOf(vp), now);
+    // Controls are re-read every pass, but the policy only hears of a change.
+    const props = vp.partition.properties;
+    const reserve = props.get(HvPartitionProperty.CpuReserve);
+    const cap = props.get(HvPartitionProperty.CpuCap);
+    const weight = props.get(HvPartitionProperty.CpuWeight);
+    if (reserve !== e.reserve || cap !== e.cap || weight !== e.weight) {
+      e.reserve = reserve;
+      e.cap = cap;
+      e.weight = weight;
+      this.policy.configure(e.id, paramsOf(vp), now);
+    }
     const suspended = (vp.partition.properties.get(HvPartitionProperty.Suspend) ?? 0n) !== 0n;
     const runnable =
       !suspended &&
