@@ -1,67 +1,50 @@
 // Channel-management messages as this package handles them: plain objects in, exact bytes out.
-// Layouts are spec vmbus.md 3.3 (Linux include/linux/hyperv.h, openvmm vmbus_core protocol.rs).
-// Decoders treat every byte as hostile: a short message is refused, never read past its end.
+// The byte layouts and their validation are @viridian/hvdef's (decodeChannelMessage and the
+// per-message encoders); this module only maps hvdef's decoded fields to the objects the client
+// and server cores work with. Decoding treats every byte as hostile: a short, oversized or
+// inconsistent message is refused, never read past its end.
 
+import {
+  decodeChannelMessage,
+  encodeChannelMessage,
+  formatGuid,
+  GpadlHeader,
+  VmbusVersion as HvdefVmbusVersion,
+  type KnownVmbusChannelMessage,
+  NIL_GUID,
+  parseGuid,
+  VMBUS_MESSAGE_MAX_SIZE,
+  VMBUS_USER_DEFINED_SIZE,
+  VmbusChannelMessageType,
+  VmbusConnectionState,
+  VmbusMessageStatus,
+} from '@viridian/hvdef';
 import { VmbusError, VmbusErrorCode } from './errors.js';
 
 /** Channel message types (spec 3.1). Open: unknown numbers stay representable. */
-export const MessageType = {
-  Invalid: 0,
-  OfferChannel: 1,
-  RescindChannelOffer: 2,
-  RequestOffers: 3,
-  AllOffersDelivered: 4,
-  OpenChannel: 5,
-  OpenChannelResult: 6,
-  CloseChannel: 7,
-  GpadlHeader: 8,
-  GpadlBody: 9,
-  GpadlCreated: 10,
-  GpadlTeardown: 11,
-  GpadlTorndown: 12,
-  RelidReleased: 13,
-  InitiateContact: 14,
-  VersionResponse: 15,
-  Unload: 16,
-  UnloadResponse: 17,
-} as const;
+export const MessageType = VmbusChannelMessageType;
 export type MessageType = number;
 
 /** VMBus protocol versions, `(major << 16) | minor` (spec 3.2). */
-export const VmbusVersion = {
-  Ws2008: 0x0000_000d,
-  Win7: 0x0001_0001,
-  Win8: 0x0002_0004,
-  Win8_1: 0x0003_0000,
-  Win10: 0x0004_0000,
-  Win10V4_1: 0x0004_0001,
-  Win10V5: 0x0005_0000,
-  Win10V5_1: 0x0005_0001,
-  Win10V5_2: 0x0005_0002,
-  Win10V5_3: 0x0005_0003,
-  Win10V6_0: 0x0006_0000,
-} as const;
+export const VmbusVersion = HvdefVmbusVersion;
 export type VmbusVersion = number;
 
 /** `INITIATE_CONTACT` goes to connection id 4 from 5.0, else 1; later messages use the id the host names. */
 export const MESSAGE_CONNECTION_ID = 1;
 export const MESSAGE_CONNECTION_ID_4 = 4;
 /** Largest channel message: one SynIC message payload. */
-export const MAX_MESSAGE_SIZE = 240;
-export const HEADER_SIZE = 8;
+export const MAX_MESSAGE_SIZE = VMBUS_MESSAGE_MAX_SIZE;
 
-export const ConnectionState = { Successful: 0, FailedLowResources: 1, FailedUnknownFailure: 2 } as const;
+export const ConnectionState = VmbusConnectionState;
 
 /** Status words carried by OPENCHANNEL_RESULT and GPADL_CREATED. openvmm answers failures with 0x8000FFFF. */
-export const ChannelStatus = { Success: 0, Unsuccessful: 0x8000_ffff } as const;
+export const ChannelStatus = {
+  Success: VmbusMessageStatus.Success,
+  Unsuccessful: VmbusMessageStatus.Unsuccessful,
+} as const;
 
-export const OFFER_SIZE = 196;
-export const OPEN_CHANNEL_SIZE = 148;
-export const INITIATE_CONTACT_SIZE = 40;
-export const VERSION_RESPONSE_SIZE = 16;
-export const GPADL_HEADER_FIXED = 20;
-export const GPADL_BODY_FIXED = 16;
-export const USER_DEFINED_SIZE = 120;
+/** Bytes of an offer's user-defined area and of an open's user data. */
+export const USER_DEFINED_SIZE = VMBUS_USER_DEFINED_SIZE;
 
 export interface OfferChannelMessage {
   readonly type: typeof MessageType.OfferChannel;
@@ -177,275 +160,317 @@ export type DecodeResult =
   | { readonly ok: true; readonly message: ChannelMessage }
   | { readonly ok: false; readonly error: VmbusError };
 
-/** Minimum length of each known message type, header included. */
-const MIN_SIZE: Readonly<Record<number, number>> = {
-  [MessageType.OfferChannel]: OFFER_SIZE,
-  [MessageType.RescindChannelOffer]: 12,
-  [MessageType.RequestOffers]: 8,
-  [MessageType.AllOffersDelivered]: 8,
-  [MessageType.OpenChannel]: OPEN_CHANNEL_SIZE,
-  [MessageType.OpenChannelResult]: 20,
-  [MessageType.CloseChannel]: 12,
-  [MessageType.GpadlHeader]: GPADL_HEADER_FIXED,
-  [MessageType.GpadlBody]: GPADL_BODY_FIXED,
-  [MessageType.GpadlCreated]: 20,
-  [MessageType.GpadlTeardown]: 16,
-  [MessageType.GpadlTorndown]: 12,
-  [MessageType.RelidReleased]: 12,
-  [MessageType.InitiateContact]: INITIATE_CONTACT_SIZE,
-  [MessageType.VersionResponse]: VERSION_RESPONSE_SIZE,
-  [MessageType.Unload]: 8,
-  [MessageType.UnloadResponse]: 8,
-};
-
 function malformed(message: string): DecodeResult {
   return { ok: false, error: new VmbusError(VmbusErrorCode.MalformedMessage, message) };
 }
 
-function u64s(view: DataView, from: number, end: number): bigint[] {
+function u64s(bytes: Uint8Array): bigint[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: bigint[] = [];
-  for (let at = from; at + 8 <= end; at += 8) out.push(view.getBigUint64(at, true));
+  for (let at = 0; at + 8 <= bytes.byteLength; at += 8) out.push(view.getBigUint64(at, true));
   return out;
 }
 
-/** Decodes one channel message; never reads past `bytes`. */
-export function decodeMessage(bytes: Uint8Array): DecodeResult {
-  if (bytes.byteLength < HEADER_SIZE) return malformed(`message of ${bytes.byteLength} bytes has no header`);
-  if (bytes.byteLength > MAX_MESSAGE_SIZE)
-    return malformed(`message of ${bytes.byteLength} bytes exceeds 240`);
+function u64Bytes(values: readonly bigint[]): Uint8Array {
+  const out = new Uint8Array(8 * values.length);
+  const view = new DataView(out.buffer);
+  values.forEach((v, i) => {
+    view.setBigUint64(8 * i, v, true);
+  });
+  return out;
+}
+
+/** Bytes 16..23 of INITIATE_CONTACT as one u64: the interrupt page (< 5.0) or SINT, VTL and feature flags. */
+function contactTarget(f: Extract<KnownVmbusChannelMessage, { kind: 'InitiateContact' }>['fields']): bigint {
+  if (f.versionRequested < VmbusVersion.Win10V5) return f.interruptPage;
+  return BigInt(f.messageSint) | (BigInt(f.messageVtl) << 8n) | (BigInt(f.featureFlags >>> 0) << 32n);
+}
+
+/**
+ * A GPADL_HEADER hvdef refuses for an inconsistent range description (range count, buffer length)
+ * still names a relid and a handle the guest waits on: it is handed to the server, whose GPADL
+ * checks answer it with GPADL_CREATED and a failure status instead of leaving the guest waiting.
+ */
+function gpadlHeaderForAnswer(bytes: Uint8Array): DecodeResult | undefined {
+  if (bytes.byteLength < GpadlHeader.size || bytes.byteLength > MAX_MESSAGE_SIZE) return undefined;
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const type = v.getUint32(0, true);
-  const min = MIN_SIZE[type];
-  if (min === undefined) return { ok: true, message: { type: -1, rawType: type } };
-  if (bytes.byteLength < min)
-    return malformed(`message type ${type}: needs ${min} bytes, got ${bytes.byteLength}`);
-  const u32 = (o: number) => v.getUint32(o, true);
-  const copy = (o: number, n: number) => bytes.slice(o, o + n);
-  switch (type) {
-    case MessageType.OfferChannel:
+  if (v.getUint32(0, true) !== MessageType.GpadlHeader) return undefined;
+  return {
+    ok: true,
+    message: {
+      type: MessageType.GpadlHeader,
+      relid: v.getUint32(GpadlHeader.childRelid, true),
+      gpadl: v.getUint32(GpadlHeader.gpadl, true),
+      rangeBufLen: v.getUint16(GpadlHeader.rangeBufferLength, true),
+      rangeCount: v.getUint16(GpadlHeader.rangeCount, true),
+      values: u64s(bytes.subarray(GpadlHeader.ranges)),
+    },
+  };
+}
+
+/** Decodes one channel message (hvdef's layouts and checks); never reads past `bytes`. */
+export function decodeMessage(bytes: Uint8Array): DecodeResult {
+  const r = decodeChannelMessage(bytes);
+  if (!r.ok) return gpadlHeaderForAnswer(bytes) ?? malformed(r.error.message);
+  const m = r.value;
+  switch (m.kind) {
+    case 'OfferChannel': {
+      const f = m.fields;
       return {
         ok: true,
         message: {
-          type,
-          interfaceId: copy(8, 16),
-          instanceId: copy(24, 16),
-          flags: v.getUint16(56, true),
-          mmioMegabytes: v.getUint16(58, true),
-          userDefined: copy(60, USER_DEFINED_SIZE),
-          subchannelIndex: v.getUint16(180, true),
-          relid: u32(184),
-          monitorId: v.getUint8(188),
-          monitorAllocated: (v.getUint8(189) & 1) !== 0,
-          isDedicatedInterrupt: (v.getUint16(190, true) & 1) !== 0,
-          connectionId: u32(192),
+          type: MessageType.OfferChannel,
+          interfaceId: parseGuid(f.interfaceType),
+          instanceId: parseGuid(f.interfaceInstance),
+          flags: f.flags,
+          mmioMegabytes: f.mmioMegabytes,
+          userDefined: f.userDefined,
+          subchannelIndex: f.subChannelIndex,
+          relid: f.childRelid,
+          monitorId: f.monitorId,
+          monitorAllocated: (f.monitorAllocated & 1) !== 0,
+          isDedicatedInterrupt: (f.isDedicatedInterrupt & 1) !== 0,
+          connectionId: f.connectionId,
+        },
+      };
+    }
+    case 'RescindChannelOffer':
+    case 'CloseChannel':
+    case 'RelidReleased':
+      return { ok: true, message: { type: MessageType[m.kind], relid: m.fields.childRelid } };
+    case 'RequestOffers':
+    case 'AllOffersDelivered':
+    case 'Unload':
+    case 'UnloadResponse':
+      return { ok: true, message: { type: MessageType[m.kind] } };
+    case 'OpenChannel': {
+      const f = m.fields;
+      return {
+        ok: true,
+        message: {
+          type: MessageType.OpenChannel,
+          relid: f.childRelid,
+          openId: f.openId,
+          gpadl: f.ringBufferGpadl,
+          targetVp: f.targetVp,
+          downstreamPageOffset: f.downstreamRingBufferPageOffset,
+          userData: f.userData,
+        },
+      };
+    }
+    case 'OpenChannelResult': {
+      const f = m.fields;
+      const message = {
+        type: MessageType.OpenChannelResult,
+        relid: f.childRelid,
+        openId: f.openId,
+        status: f.status,
+      };
+      return { ok: true, message };
+    }
+    case 'GpadlHeader': {
+      const f = m.fields;
+      const message = {
+        type: MessageType.GpadlHeader,
+        relid: f.childRelid,
+        gpadl: f.gpadl,
+        rangeBufLen: f.rangeBufferLength,
+        rangeCount: f.rangeCount,
+        values: u64s(f.data),
+      };
+      return { ok: true, message };
+    }
+    case 'GpadlBody': {
+      const f = m.fields;
+      const message = {
+        type: MessageType.GpadlBody,
+        msgNumber: f.messageNumber,
+        gpadl: f.gpadl,
+        values: u64s(f.data),
+      };
+      return { ok: true, message };
+    }
+    case 'GpadlCreated': {
+      const f = m.fields;
+      const message = {
+        type: MessageType.GpadlCreated,
+        relid: f.childRelid,
+        gpadl: f.gpadl,
+        status: f.creationStatus,
+      };
+      return { ok: true, message };
+    }
+    case 'GpadlTeardown':
+      return {
+        ok: true,
+        message: { type: MessageType.GpadlTeardown, relid: m.fields.childRelid, gpadl: m.fields.gpadl },
+      };
+    case 'GpadlTorndown':
+      return { ok: true, message: { type: MessageType.GpadlTorndown, gpadl: m.fields.gpadl } };
+    case 'InitiateContact': {
+      const f = m.fields;
+      return {
+        ok: true,
+        message: {
+          type: MessageType.InitiateContact,
+          version: f.versionRequested,
+          targetVcpu: f.targetVcpu,
+          interruptPageOrTarget: contactTarget(f),
+          monitorPage1: f.parentToChildMonitorPage,
+          monitorPage2: f.childToParentMonitorPage,
+        },
+      };
+    }
+    case 'VersionResponse': {
+      const f = m.fields;
+      return {
+        ok: true,
+        message: {
+          type: MessageType.VersionResponse,
+          supported: f.versionSupported !== 0,
+          connectionState: f.connectionState,
+          connectionIdOrVersion: f.selectedVersionOrConnectionId,
+        },
+      };
+    }
+    case 'Unknown':
+      return { ok: true, message: { type: -1, rawType: m.messageType } };
+    default:
+      // A type hvdef knows that this package does not handle.
+      return { ok: true, message: { type: -1, rawType: MessageType[m.kind] } };
+  }
+}
+
+/** Encodes a message this package sends (hvdef's encoders). GUIDs and user data are 16 and 120 bytes. */
+export function encodeMessage(m: Exclude<ChannelMessage, UnknownMessage>): Uint8Array {
+  return encodeChannelMessage(toHvdef(m));
+}
+
+function toHvdef(m: Exclude<ChannelMessage, UnknownMessage>): KnownVmbusChannelMessage {
+  switch (m.type) {
+    case MessageType.OfferChannel:
+      return {
+        kind: 'OfferChannel',
+        fields: {
+          interfaceType: guidString(m.interfaceId),
+          interfaceInstance: guidString(m.instanceId),
+          flags: m.flags,
+          mmioMegabytes: m.mmioMegabytes,
+          userDefined: fixed(m.userDefined, USER_DEFINED_SIZE),
+          subChannelIndex: m.subchannelIndex,
+          mmioMegabytesOptional: 0,
+          childRelid: m.relid,
+          monitorId: m.monitorId,
+          monitorAllocated: m.monitorAllocated ? 1 : 0,
+          isDedicatedInterrupt: m.isDedicatedInterrupt ? 1 : 0,
+          connectionId: m.connectionId,
         },
       };
     case MessageType.RescindChannelOffer:
+      return { kind: 'RescindChannelOffer', fields: { childRelid: m.relid } };
     case MessageType.CloseChannel:
+      return { kind: 'CloseChannel', fields: { childRelid: m.relid } };
     case MessageType.RelidReleased:
-      return { ok: true, message: { type, relid: u32(8) } };
+      return { kind: 'RelidReleased', fields: { childRelid: m.relid } };
     case MessageType.RequestOffers:
+      return { kind: 'RequestOffers', fields: {} };
     case MessageType.AllOffersDelivered:
+      return { kind: 'AllOffersDelivered', fields: {} };
     case MessageType.Unload:
+      return { kind: 'Unload', fields: {} };
     case MessageType.UnloadResponse:
-      return { ok: true, message: { type } };
+      return { kind: 'UnloadResponse', fields: {} };
     case MessageType.OpenChannel:
       return {
-        ok: true,
-        message: {
-          type,
-          relid: u32(8),
-          openId: u32(12),
-          gpadl: u32(16),
-          targetVp: u32(20),
-          downstreamPageOffset: u32(24),
-          userData: copy(28, USER_DEFINED_SIZE),
+        kind: 'OpenChannel',
+        fields: {
+          childRelid: m.relid,
+          openId: m.openId,
+          ringBufferGpadl: m.gpadl,
+          targetVp: m.targetVp,
+          downstreamRingBufferPageOffset: m.downstreamPageOffset,
+          userData: fixed(m.userData, USER_DEFINED_SIZE),
+          connectionId: 0,
+          eventFlag: 0,
+          flags: 0,
         },
       };
     case MessageType.OpenChannelResult:
-      return { ok: true, message: { type, relid: u32(8), openId: u32(12), status: u32(16) } };
+      return {
+        kind: 'OpenChannelResult',
+        fields: { childRelid: m.relid, openId: m.openId, status: m.status >>> 0 },
+      };
     case MessageType.GpadlHeader:
       return {
-        ok: true,
-        message: {
-          type,
-          relid: u32(8),
-          gpadl: u32(12),
-          rangeBufLen: v.getUint16(16, true),
-          rangeCount: v.getUint16(18, true),
-          values: u64s(v, GPADL_HEADER_FIXED, bytes.byteLength),
+        kind: 'GpadlHeader',
+        fields: {
+          childRelid: m.relid,
+          gpadl: m.gpadl,
+          rangeBufferLength: m.rangeBufLen,
+          rangeCount: m.rangeCount,
+          data: u64Bytes(m.values),
         },
       };
     case MessageType.GpadlBody:
       return {
-        ok: true,
-        message: {
-          type,
-          msgNumber: u32(8),
-          gpadl: u32(12),
-          values: u64s(v, GPADL_BODY_FIXED, bytes.byteLength),
-        },
+        kind: 'GpadlBody',
+        fields: { messageNumber: m.msgNumber, gpadl: m.gpadl, data: u64Bytes(m.values) },
       };
     case MessageType.GpadlCreated:
-      return { ok: true, message: { type, relid: u32(8), gpadl: u32(12), status: u32(16) } };
-    case MessageType.GpadlTeardown:
-      return { ok: true, message: { type, relid: u32(8), gpadl: u32(12) } };
-    case MessageType.GpadlTorndown:
-      return { ok: true, message: { type, gpadl: u32(8) } };
-    case MessageType.InitiateContact:
       return {
-        ok: true,
-        message: {
-          type,
-          version: u32(8),
-          targetVcpu: u32(12),
-          interruptPageOrTarget: v.getBigUint64(16, true),
-          monitorPage1: v.getBigUint64(24, true),
-          monitorPage2: v.getBigUint64(32, true),
+        kind: 'GpadlCreated',
+        fields: { childRelid: m.relid, gpadl: m.gpadl, creationStatus: m.status >>> 0 },
+      };
+    case MessageType.GpadlTeardown:
+      return { kind: 'GpadlTeardown', fields: { childRelid: m.relid, gpadl: m.gpadl } };
+    case MessageType.GpadlTorndown:
+      return { kind: 'GpadlTorndown', fields: { gpadl: m.gpadl } };
+    case MessageType.InitiateContact: {
+      const t = m.interruptPageOrTarget;
+      return {
+        kind: 'InitiateContact',
+        fields: {
+          versionRequested: m.version,
+          targetVcpu: m.targetVcpu,
+          interruptPage: t,
+          messageSint: Number(t & 0xffn),
+          messageVtl: Number((t >> 8n) & 0xffn),
+          featureFlags: Number((t >> 32n) & 0xffff_ffffn),
+          parentToChildMonitorPage: m.monitorPage1,
+          childToParentMonitorPage: m.monitorPage2,
+          clientId: NIL_GUID,
         },
       };
+    }
     case MessageType.VersionResponse:
       return {
-        ok: true,
-        message: {
-          type,
-          supported: v.getUint8(8) !== 0,
-          connectionState: v.getUint8(9),
-          connectionIdOrVersion: u32(12),
+        kind: 'VersionResponse',
+        fields: {
+          versionSupported: m.supported ? 1 : 0,
+          connectionState: m.connectionState,
+          selectedVersionOrConnectionId: m.connectionIdOrVersion,
+          supportedFeatures: 0,
+          parentToChildMonitorPage: 0n,
+          childToParentMonitorPage: 0n,
         },
       };
-    default:
-      return { ok: true, message: { type: -1, rawType: type } };
   }
 }
 
-function frame(type: number, size: number): { bytes: Uint8Array; view: DataView } {
-  const bytes = new Uint8Array(size);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(0, type, true);
-  return { bytes, view };
-}
-
-/** Encodes a message this package sends. GUIDs and user data are copied as given (16 and 120 bytes). */
-export function encodeMessage(m: Exclude<ChannelMessage, UnknownMessage>): Uint8Array {
-  switch (m.type) {
-    case MessageType.OfferChannel: {
-      const { bytes, view } = frame(m.type, OFFER_SIZE);
-      bytes.set(m.interfaceId.subarray(0, 16), 8);
-      bytes.set(m.instanceId.subarray(0, 16), 24);
-      view.setUint16(56, m.flags, true);
-      view.setUint16(58, m.mmioMegabytes, true);
-      bytes.set(m.userDefined.subarray(0, USER_DEFINED_SIZE), 60);
-      view.setUint16(180, m.subchannelIndex, true);
-      view.setUint32(184, m.relid, true);
-      view.setUint8(188, m.monitorId);
-      view.setUint8(189, m.monitorAllocated ? 1 : 0);
-      view.setUint16(190, m.isDedicatedInterrupt ? 1 : 0, true);
-      view.setUint32(192, m.connectionId, true);
-      return bytes;
-    }
-    case MessageType.RescindChannelOffer:
-    case MessageType.CloseChannel:
-    case MessageType.RelidReleased: {
-      const { bytes, view } = frame(m.type, 12);
-      view.setUint32(8, m.relid, true);
-      return bytes;
-    }
-    case MessageType.RequestOffers:
-    case MessageType.AllOffersDelivered:
-    case MessageType.Unload:
-    case MessageType.UnloadResponse:
-      return frame(m.type, 8).bytes;
-    case MessageType.OpenChannel: {
-      const { bytes, view } = frame(m.type, OPEN_CHANNEL_SIZE);
-      view.setUint32(8, m.relid, true);
-      view.setUint32(12, m.openId, true);
-      view.setUint32(16, m.gpadl, true);
-      view.setUint32(20, m.targetVp, true);
-      view.setUint32(24, m.downstreamPageOffset, true);
-      bytes.set(m.userData.subarray(0, USER_DEFINED_SIZE), 28);
-      return bytes;
-    }
-    case MessageType.OpenChannelResult: {
-      const { bytes, view } = frame(m.type, 20);
-      view.setUint32(8, m.relid, true);
-      view.setUint32(12, m.openId, true);
-      view.setUint32(16, m.status >>> 0, true);
-      return bytes;
-    }
-    case MessageType.GpadlHeader: {
-      const { bytes, view } = frame(m.type, GPADL_HEADER_FIXED + 8 * m.values.length);
-      view.setUint32(8, m.relid, true);
-      view.setUint32(12, m.gpadl, true);
-      view.setUint16(16, m.rangeBufLen, true);
-      view.setUint16(18, m.rangeCount, true);
-      for (let i = 0; i < m.values.length; i++)
-        view.setBigUint64(GPADL_HEADER_FIXED + 8 * i, m.values[i]!, true);
-      return bytes;
-    }
-    case MessageType.GpadlBody: {
-      const { bytes, view } = frame(m.type, GPADL_BODY_FIXED + 8 * m.values.length);
-      view.setUint32(8, m.msgNumber, true);
-      view.setUint32(12, m.gpadl, true);
-      for (let i = 0; i < m.values.length; i++)
-        view.setBigUint64(GPADL_BODY_FIXED + 8 * i, m.values[i]!, true);
-      return bytes;
-    }
-    case MessageType.GpadlCreated: {
-      const { bytes, view } = frame(m.type, 20);
-      view.setUint32(8, m.relid, true);
-      view.setUint32(12, m.gpadl, true);
-      view.setUint32(16, m.status >>> 0, true);
-      return bytes;
-    }
-    case MessageType.GpadlTeardown: {
-      const { bytes, view } = frame(m.type, 16);
-      view.setUint32(8, m.relid, true);
-      view.setUint32(12, m.gpadl, true);
-      return bytes;
-    }
-    case MessageType.GpadlTorndown: {
-      const { bytes, view } = frame(m.type, 12);
-      view.setUint32(8, m.gpadl, true);
-      return bytes;
-    }
-    case MessageType.InitiateContact: {
-      const { bytes, view } = frame(m.type, INITIATE_CONTACT_SIZE);
-      view.setUint32(8, m.version, true);
-      view.setUint32(12, m.targetVcpu, true);
-      view.setBigUint64(16, m.interruptPageOrTarget, true);
-      view.setBigUint64(24, m.monitorPage1, true);
-      view.setBigUint64(32, m.monitorPage2, true);
-      return bytes;
-    }
-    case MessageType.VersionResponse: {
-      const { bytes, view } = frame(m.type, VERSION_RESPONSE_SIZE);
-      view.setUint8(8, m.supported ? 1 : 0);
-      view.setUint8(9, m.connectionState);
-      view.setUint32(12, m.connectionIdOrVersion, true);
-      return bytes;
-    }
-  }
+/** `bytes` cut or zero-padded to `size`. */
+function fixed(bytes: Uint8Array, size: number): Uint8Array {
+  if (bytes.byteLength === size) return bytes;
+  const out = new Uint8Array(size);
+  out.set(bytes.subarray(0, size));
+  return out;
 }
 
 /** Parses a GUID string into its 16 wire bytes (Windows layout: Data1-3 little-endian). */
 export function guidBytes(guid: string): Uint8Array {
-  const hex = guid.replace(/[{}-]/g, '');
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new TypeError(`not a GUID: ${guid}`);
-  const b = new Uint8Array(16);
-  for (let i = 0; i < 16; i++) b[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  b.subarray(0, 4).reverse();
-  b.subarray(4, 6).reverse();
-  b.subarray(6, 8).reverse();
-  return b;
+  return parseGuid(guid);
 }
 
-/** Formats 16 wire bytes as a lower-case GUID string. */
+/** Formats (the first) 16 wire bytes as a lower-case GUID string. */
 export function guidString(bytes: Uint8Array): string {
-  const b = Uint8Array.from(bytes.subarray(0, 16));
-  b.subarray(0, 4).reverse();
-  b.subarray(4, 6).reverse();
-  b.subarray(6, 8).reverse();
-  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  return formatGuid(bytes.subarray(0, 16));
 }
