@@ -1,6 +1,7 @@
 // Virtual APIC priority rules and timers, driven from a root VP on the test's main thread.
 import { HvMsr } from '@viridian/hvdef';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { haltUntil } from './bounded.test-fixture.js';
 import { connectRootVp, type GuestVp } from './guest-vp.js';
 import { Hypervisor } from './hypervisor.js';
 
@@ -108,7 +109,12 @@ describe('virtual APIC', () => {
     vp.wrmsr(X2APIC.lvtTimer, (1n << 17n) | 0x48n); // periodic
     vp.wrmsr(X2APIC.init, 400_000n); // 2 ms at 200 MHz
     expect(Number(vp.rdmsr(X2APIC.current))).toBeLessThanOrEqual(400_000);
-    while (ticks < 5) await vp.halt();
+    await haltUntil(
+      vp,
+      () => ticks >= 5,
+      'five LVT timer interrupts',
+      () => ({ ticks }),
+    );
     vp.wrmsr(X2APIC.init, 0n);
     expect(vp.rdmsr(X2APIC.current)).toBe(0n);
   });
@@ -147,7 +153,14 @@ describe('time', () => {
     const PERIOD = 20_000n; // 2 ms in 100 ns units
     vp.wrmsr(HvMsr.Stimer0Config + 3, PERIOD); // STIMER1_COUNT
     vp.wrmsr(HvMsr.Stimer0Config + 2 * 1, (3n << 16n) | 2n | 1n); // STIMER1: SINT3, periodic, enable
-    while (expiries.length < 100) await vp.halt();
+    await haltUntil(
+      vp,
+      () => expiries.length >= 100,
+      '100 STIMER expiries',
+      () => ({
+        expiries: expiries.length,
+      }),
+    );
     vp.wrmsr(HvMsr.Stimer0Config + 2, 0n);
     expect(new Set(expiries.map((e) => e.timer))).toEqual(new Set([1]));
     const lateness = expiries.map((e) => Number(e.delivery - e.expiration) / 1e4).sort((x, y) => x - y); // ms
@@ -171,7 +184,12 @@ describe('time', () => {
     vp.wrmsr(HvMsr.Stimer0Config + 4, (1n << 12n) | (0x41n << 4n)); // STIMER2: direct, vector 0x41
     vp.wrmsr(HvMsr.Stimer0Config + 5, now + 10_000n);
     vp.wrmsr(HvMsr.Stimer0Config + 4, (1n << 12n) | (0x41n << 4n) | 1n);
-    while (fired < 1) await vp.halt();
+    await haltUntil(
+      vp,
+      () => fired >= 1,
+      'the one-shot STIMER',
+      () => ({ fired }),
+    );
     expect(vp.rdmsr(HvMsr.TimeRefCount)).toBeGreaterThanOrEqual(now + 10_000n);
     expect(vp.rdmsr(HvMsr.Stimer0Config + 4) & 1n).toBe(0n);
     expect(await vp.haltFor(50)).toBe(false);

@@ -20,7 +20,27 @@ export function within<T>(
       reject(new Error(`timed out after ${ms} ms waiting for ${what}${detail}`));
     }, ms);
   });
+  // A promise still pending after the timeout must not surface later as an unhandled rejection.
+  promise.catch(() => undefined);
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Halts `vp` until `done()`; bounded, reporting `state()` if it does not happen in time. */
+export function haltUntil(
+  vp: { halt(): Promise<void> },
+  done: () => boolean,
+  what: string,
+  state?: () => unknown,
+  ms = WAIT_MS,
+): Promise<void> {
+  let cancelled = false;
+  const loop = (async () => {
+    while (!done() && !cancelled) await vp.halt();
+  })();
+  return within(loop, what, state, ms).catch((error: unknown) => {
+    cancelled = true;
+    throw error;
+  });
 }
 
 /** The worker's first message; fails at once if the worker errs or exits first, or after `ms`. */
