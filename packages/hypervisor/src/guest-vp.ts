@@ -151,7 +151,10 @@ export class GuestVp {
       if (Atomics.wait(c, mailbox, MailboxState.Request, LIVENESS_CHECK_MS) !== 'timed-out') continue;
       // Nobody will serve a deleted VP or a stopped hypervisor: withdraw the request (unless it
       // was answered meanwhile) instead of sleeping forever.
-      if (this.gone() && Atomics.compareExchange(c, mailbox, MailboxState.Request, MailboxState.Idle) === 1) {
+      if (
+        this.gone() &&
+        Atomics.compareExchange(c, mailbox, MailboxState.Request, MailboxState.Idle) === MailboxState.Request
+      ) {
         this.notServed(op);
       }
     }
