@@ -42,8 +42,12 @@ export const VIRIDIAN_GUEST_OS_ID: bigint = encodeGuestOsId({
   buildNumber: 0,
 });
 
-/** Linux's HYPERVISOR_CALLBACK_VECTOR: the vector VMBus (SINT 2) interrupts arrive on. */
-export const VMBUS_VECTOR = 0xf3;
+/**
+ * The vector VMBus (SINT 2) interrupts arrive on: the SynIC transport's 0x52. Linux uses 0xF3
+ * (HYPERVISOR_CALLBACK_VECTOR), but on Viridian's hypervisor a SINT at 0xF3 left VMBus messages
+ * undelivered, so the runtime stays in the low priority classes.
+ */
+export const VMBUS_VECTOR = 0x52;
 /** SINT VMBus uses (VMBUS_MESSAGE_SINT). */
 export const VMBUS_SINT = 2;
 

@@ -2,7 +2,7 @@
 // program receives.
 
 import { type DeviceChannel, type DriverDefinition, GuestBus, guidString } from '@viridian/device-sdk';
-import { HeartbeatApplicationState, HvMsr, HvPartitionPrivilege, hasPrivilege } from '@viridian/hvdef';
+import { HeartbeatApplicationState } from '@viridian/hvdef';
 import type { GuestVp } from '@viridian/hypervisor';
 import {
   IcGuest,
@@ -341,9 +341,7 @@ export async function boot(vp: GuestVp, options: BootOptions = {}): Promise<Gues
         enlightenment.synic.mask(VMBUS_SINT);
         enlightenment.synic.disable();
       }
-      // Dropping GUEST_OS_ID disables the hypercall page, as on a kexec/reset path.
-      if (hasPrivilege(enlightenment.info.privileges, HvPartitionPrivilege.AccessHypercallMsrs))
-        vp.wrmsr(HvMsr.GuestOsId, 0n);
+      // The hypercall page stays enabled: transport timers may still post while the VP winds down.
     },
   };
   return runtime;
