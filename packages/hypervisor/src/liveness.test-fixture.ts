@@ -44,6 +44,12 @@ const spin = (n: number): void => {
   for (let i = 0; i < n; i++) Atomics.load(new Int32Array(1), 0);
 };
 
+// Sleeps a fraction of a millisecond: polling without taking a core from the thread it waits on.
+const nap = new Int32Array(new SharedArrayBuffer(4));
+const doze = (): void => {
+  Atomics.wait(nap, 0, 0, 0.2);
+};
+
 type Job =
   | { role: 'halter'; handle: VpHandle; rounds: number }
   | { role: 'ringer'; control: SharedArrayBuffer; rounds: number; deadlineMs: number }
@@ -70,12 +76,12 @@ if (job?.role === 'halter') {
   const deadline = performance.now() + job.deadlineMs;
   let rang = 0;
   for (; rang < job.rounds; rang++) {
-    while (accepted(ctl) < rang && performance.now() < deadline) spin(10);
+    while (accepted(ctl) < rang && performance.now() < deadline) doze();
     if (accepted(ctl) < rang) break;
     spin(Math.floor(Math.random() * 4000));
     raise(ctl);
   }
-  while (accepted(ctl) < rang && performance.now() < deadline) spin(10);
+  while (accepted(ctl) < rang && performance.now() < deadline) doze();
   post({ rang, accepted: accepted(ctl) });
 } else if (job?.role === 'deleted-halter') {
   // Round k: announce it, then halt; the deleter deletes the VP at some moment around then. The

@@ -14,10 +14,10 @@ const FIXTURE = new URL('./liveness.test-fixture.js', import.meta.url);
 test('a halting VP takes every interrupt raised at any point of its check-then-sleep sequence', async () => {
   const handle = bareHandle();
   const ctl = new Int32Array(handle.control);
-  const rounds = 500;
+  const rounds = 300;
   const halter = spawnWorker(FIXTURE, { workerData: { role: 'halter', handle, rounds } });
   const ringer = spawnWorker(FIXTURE, {
-    workerData: { role: 'ringer', control: handle.control, rounds, deadlineMs: 25_000 },
+    workerData: { role: 'ringer', control: handle.control, rounds, deadlineMs: 40_000 },
   });
   try {
     const state = () => ({
@@ -26,8 +26,8 @@ test('a halting VP takes every interrupt raised at any point of its check-then-s
       runState: Atomics.load(ctl, VpControl.runState >> 2),
     });
     const [halted, rang] = await Promise.all([
-      firstMessage(halter, 'the halter to take every interrupt', state, 30_000),
-      firstMessage(ringer, 'the ringer to finish', state, 30_000),
+      firstMessage(halter, 'the halter to take every interrupt', state, 45_000),
+      firstMessage(ringer, 'the ringer to finish', state, 45_000),
     ]);
     expect(rang).toEqual({ rang: rounds, accepted: rounds });
     expect(halted).toEqual({ handled: rounds });
