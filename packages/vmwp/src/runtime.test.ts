@@ -142,6 +142,8 @@ test('save captures memory and VP registers and powers off; restore resumes in a
   // The count goes on from the saved one instead of starting again at 10.
   expect(after.ticks[0]).toBeGreaterThan(last);
   expect(after.ticks[0]).toBeLessThanOrEqual(Number(rax) + 10);
+  // The restored guest reconnects VMBus and its integration services.
+  await after.until(() => restored.stats().heartbeat === 'OK', 20_000);
   await restored.turnOff();
 });
 
@@ -228,7 +230,8 @@ test('with the shutdown service disabled, a graceful stop is not offered', async
     },
   );
   await until(() => vm.stats().heartbeat === 'OK');
-  expect(vm.shutdownUnavailableReason()).toMatch(/shutdown integration service is not running/);
+  expect(vm.shutdownUnavailableReason()).toMatch(/shutdown integration service is not offered/);
+  expect(vm.shutdownServiceReady).toBe(false);
   expect(await vm.shutdown(1000)).toBe(false);
   await vm.turnOff();
 });

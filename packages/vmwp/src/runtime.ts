@@ -304,8 +304,13 @@ export class VmwpVm {
 
   /** The reason a graceful shutdown cannot be asked for, or undefined when it can. */
   shutdownUnavailableReason(): string | undefined {
-    if (this.#shutdownReady || this.#exited) return undefined;
-    return "the guest's shutdown integration service is not running (not offered, or the guest has not connected it), so the guest cannot be asked to shut down; turn it off instead";
+    if (this.#config.integrationServices.shutdown || this.#exited) return undefined;
+    return 'the shutdown integration service is not offered to this guest, so it cannot be asked to shut down; turn it off instead';
+  }
+
+  /** True once the guest has connected and negotiated its shutdown integration service. */
+  get shutdownServiceReady(): boolean {
+    return this.#shutdownReady;
   }
 
   async shutdown(timeoutMs: number): Promise<boolean> {

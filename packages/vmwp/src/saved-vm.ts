@@ -53,18 +53,18 @@ export function capturePages(ram: SharedArrayBuffer): SavedMemory {
 }
 
 /**
- * Writes saved pages back into a fresh partition's memory (all zero until then), except `skip`: the
- * firmware page (written afresh, its `go` word last) and the SynIC pages, whose old messages and
- * flags belong to the previous run.
+ * Writes saved pages back into a fresh partition's memory (all zero until then), except those `skip`
+ * names: the firmware page (written afresh, its `go` word last), the SynIC pages and the VMBus ring
+ * area, whose messages, flags and ring indices belong to the previous run's connection.
  */
 export function restorePages(
   ram: SharedArrayBuffer,
   memory: SavedMemory,
-  skip: readonly number[] = [0],
+  skip: (page: number) => boolean = (page) => page === 0,
 ): void {
   const bytes = new Uint8Array(ram);
   memory.pages.forEach((page, k) => {
-    if (skip.includes(page)) return;
+    if (skip(page)) return;
     bytes.set(memory.data.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE), page * PAGE_SIZE);
   });
 }

@@ -81,6 +81,7 @@ let transport: SynicServerTransport | undefined;
 let devices: DeviceHost | undefined;
 let ics: IcHost | undefined;
 let shuttingDown = false;
+let interruptPoll: NodeJS.Timeout | undefined;
 
 // ---- partition lifecycle ------------------------------------------------------------------------
 
@@ -126,7 +127,19 @@ function createPartition(): void {
     base += n;
   }
   // The VMBus server's SynIC end: ports and connections both ways, SINT 2 on this root VP.
-  if (icNames.length > 0) transport = createSynicServerTransport(root, partitionId, { onError: report });
+  if (icNames.length > 0) {
+    transport = createSynicServerTransport(root, partitionId, { onError: report });
+    // The transport's pump wakes on the root VP's doorbell through Atomics.waitAsync; in this
+    // worker such wake-ups were seen to stall until some other event turned the loop (VMBus
+    // contact then hung), so interrupts are also polled on a short timer.
+    interruptPoll = setInterval(() => {
+      try {
+        root.pollInterrupts();
+      } catch (error) {
+        report(error as Error);
+      }
+    }, 10);
+  }
   root.setPartitionImage(partitionId, data.bootImage);
   // VP 0 starts the boot image at once; the others wait for INIT/SIPI.
   for (let i = 0; i < vpCount; i++) check(root.createVp(partitionId, i), `CreateVp ${i}`);
@@ -136,6 +149,7 @@ function teardown(): void {
   if (phase === 'down') return;
   phase = 'down';
   if (tick !== undefined) clearInterval(tick);
+  if (interruptPoll !== undefined) clearInterval(interruptPoll);
   ics?.close();
   transport?.close();
   if (partitionId === 0n) return;
@@ -185,7 +199,11 @@ async function boot(memory: SharedArrayBuffer): Promise<void> {
   }
   if (saved !== undefined) {
     const layout = guestLayout(pageCount, vpCount);
-    restorePages(memory, saved.memory, [0, layout.simpPage, layout.siefpPage]);
+    restorePages(
+      memory,
+      saved.memory,
+      (page) => page === 0 || (page >= layout.ringFirstPage && page <= layout.simpPage),
+    );
     for (const vp of saved.vps) {
       const r = root.setVpRegisters(partitionId, vp.index, vp.registers);
       check(r.status, `SetVpRegisters (VP ${vp.index}, ${r.repsCompleted} of ${vp.registers.length})`);
@@ -338,9 +356,15 @@ async function shutdown(timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   shuttingDown = true;
   try {
+    // A guest still starting its services gets until the deadline to connect the shutdown IC.
+    while (ics.status('shutdown') !== 'ok') {
+      if (Date.now() >= deadline || phase !== 'running') return false;
+      await sleep(20);
+    }
+    const left = Math.max(1, deadline - Date.now());
     const result = await ics.shutdown({
       kind: 'shutdown',
-      timeoutMs,
+      timeoutMs: left,
       reason: 'shutdown requested by the host',
     });
     if (result.outcome !== 'accepted') return false;
