@@ -194,7 +194,7 @@ test('the partition controls reach the policy; limit and weight decide who runs 
 });
 
 test('cpuUsage turns two snapshots into percent of one LP and of the host', () => {
-  const base = { logicalProcessors: 2, sliceNs: 10 * MS, grants: 0, preemptions: 0 };
+  const base = { logicalProcessors: 2, sliceNs: 10 * MS, grants: 0, preemptions: 0, overruns: 0 };
   const a = { ...base, atNs: 0, partitions: [{ partitionId: 2n, runTimeNs: 0, vps: [] }] };
   const b = {
     ...base,
@@ -241,4 +241,28 @@ test('an LP left idle by a limit charges nobody: the next grant starts when it i
   expect(ran).toBe(ranFor);
   const end = next;
   expect(end).toBeGreaterThan(T0);
+});
+
+test('a VP that ignores its preemption for 10 slices loses the LP anyway, so nobody stalls behind it', () => {
+  // a waits outside halt() (say, Atomics.waitAsync on its own word): it never reaches a safe point.
+  const a = new FakeVp(2n);
+  const b = new FakeVp(3n);
+  const { d } = setup([a, b]);
+  d.tick(T0);
+  a.run(T0);
+  b.park(T0);
+  expect(d.tick(T0 + 10 * MS)).toBe(T0 + 110 * MS);
+  expect([a.hold, b.hold]).toEqual([1, 1]);
+  d.tick(T0 + 60 * MS);
+  expect(b.hold).toBe(1);
+  d.tick(T0 + 110 * MS);
+  expect([a.hold, b.hold]).toEqual([1, 0]);
+  expect(b.grant).toBe(T0 + 110 * MS);
+  expect(d.stats(T0 + 110 * MS).overruns).toBe(1);
+  // a is still charged for what it ran; when it finally parks it waits for its turn like anyone.
+  a.park(T0 + 115 * MS);
+  b.run(b.grant);
+  d.tick(T0 + 116 * MS);
+  expect(a.hold).toBe(1);
+  expect(d.stats(T0 + 116 * MS).partitions.find((p) => p.partitionId === 2n)?.runTimeNs).toBe(115 * MS);
 });

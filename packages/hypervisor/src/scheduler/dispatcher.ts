@@ -58,9 +58,11 @@ export interface SchedulerStats {
   readonly logicalProcessors: number;
   readonly sliceNs: number;
   readonly partitions: PartitionSchedStats[];
-  /** Grants given / preemptions requested since start. */
+  /** Grants given and preemptions requested since start. */
   readonly grants: number;
   readonly preemptions: number;
+  /** Preemptions not honoured within 10 slices (no safe point): the LP was handed on regardless. */
+  readonly overruns: number;
 }
 
 interface Entry {
@@ -105,6 +107,12 @@ const RUN_NS = VpControl.schedRunNs >> 3;
 const RUN_START = VpControl.schedRunStartNs >> 3;
 const GRANT = VpControl.schedGrantNs >> 3;
 const FIXED_ONE = 0x10000;
+/**
+ * Slices a preempted VP has to reach a safe point before its LP is handed on regardless. Long
+ * enough that a yielding guest on a loaded host is never cut short, short enough that a guest
+ * waiting outside halt() delays the others by at most this.
+ */
+const OVERRUN_SLICES = 10;
 
 export class Dispatcher {
   readonly policy: SchedulerPolicy;
@@ -118,6 +126,7 @@ export class Dispatcher {
   private nextId = 1;
   private grants = 0;
   private preemptions = 0;
+  private overruns = 0;
   private readonly busy = new Set<number>();
 
   constructor(
@@ -158,7 +167,18 @@ export class Dispatcher {
       if (!e) continue;
       // A preempted VP gives the LP back when it parks or stops running (halt, exit, SIPI wait);
       // a suspended one still runs to its safe point first.
-      if (lp.preempting && (Atomics.load(e.vp.ctl, PARKED) === 1 || this.stopped(e))) this.vacate(lp, now);
+      if (!lp.preempting) continue;
+      if (Atomics.load(e.vp.ctl, PARKED) === 1 || this.stopped(e)) this.vacate(lp, now);
+      else if (now >= lp.sliceEnd) {
+        // Asked 10 slices ago and still no safe point (a guest waiting outside halt(), or one that
+        // never yields): the LP is handed on anyway so no other VP stalls behind it. It stays
+        // held and parks at its next safe point; what it runs meanwhile is still charged to it.
+        e.lp = -1;
+        lp.entry = undefined;
+        lp.preempting = false;
+        lp.freeSince = now;
+        this.overruns++;
+      }
     }
     // 3. Decisions for free LPs, LPs whose occupant is idle, and expired slices.
     let next = Number.POSITIVE_INFINITY;
@@ -184,12 +204,13 @@ export class Dispatcher {
           lp.sliceEnd = now + pick.sliceNs;
         } else {
           lp.preempting = true;
+          lp.sliceEnd = now + this.policy.sliceNs * OVERRUN_SLICES;
           this.preemptions++;
           Atomics.store(e.vp.ctl, HOLD, 1);
         }
       }
       const occ = lp.entry;
-      if (occ?.runnable && !lp.preempting) next = Math.min(next, lp.sliceEnd);
+      if (occ && (occ.runnable || lp.preempting)) next = Math.min(next, lp.sliceEnd);
     }
     let idleLp = false;
     for (const lp of this.lps) if (!lp.entry?.runnable) idleLp = true;
@@ -233,6 +254,7 @@ export class Dispatcher {
       partitions: [...byPartition.values()],
       grants: this.grants,
       preemptions: this.preemptions,
+      overruns: this.overruns,
     };
   }
 
@@ -341,6 +363,7 @@ export class Dispatcher {
       const lp = this.lps[e.lp];
       if (lp && !lp.preempting) {
         lp.preempting = true;
+        lp.sliceEnd = now + this.policy.sliceNs * OVERRUN_SLICES;
         Atomics.store(vp.ctl, HOLD, 1);
       }
     }
