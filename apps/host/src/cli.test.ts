@@ -23,9 +23,16 @@ function newest(dir: string): number {
 // the TypeScript sources through tsx, so the suite never runs a stale build.
 function cliEntry(): string[] {
   const built = join(appDir, 'dist', 'bin.js');
-  const sources = ['.', '../../packages/client', '../../packages/vmms', '../../packages/threads'].map((p) =>
-    join(appDir, p),
-  );
+  const sources = [
+    '.',
+    '../../packages/client',
+    '../../packages/vmms',
+    '../../packages/vmwp',
+    '../../packages/hypervisor',
+    '../../packages/vmbus',
+    '../../packages/ic',
+    '../../packages/threads',
+  ].map((p) => join(appDir, p));
   const fresh =
     existsSync(built) &&
     sources.every(
@@ -223,7 +230,14 @@ test('a crashing guest goes Critical while two other VMs keep heartbeat OK', asy
   }
   expect(boom.state).toBe('Critical');
   expect(boom.status).toMatch(/guest crashed/);
-  const list = await json('vm', 'list');
+  // The others' heartbeat integration services answer over VMBus once their guests have connected them.
+  const calm = (vms: { name: string; heartbeat: string }[]) =>
+    vms.filter((vm) => vm.name.startsWith('calm-') && vm.heartbeat === 'OK').length;
+  let list = await json('vm', 'list');
+  for (let i = 0; i < 75 && calm(list) < 2; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    list = await json('vm', 'list');
+  }
   for (const name of ['calm-1', 'calm-2']) {
     expect(list.find((vm: { name: string }) => vm.name === name)).toMatchObject({
       state: 'Running',

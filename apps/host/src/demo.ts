@@ -57,7 +57,7 @@ export async function runDemo({ durationMs, io, json, version }: DemoOptions): P
     for (const job of started) {
       if (job.state !== 'Completed') throw new Error(`start failed: ${job.error?.message ?? job.state}`);
     }
-    say('started all three VMs\n');
+    say('started all three VMs: each a child partition of the hypervisor, driven by its own VM worker\n');
 
     const weights = new Map<string, number>(VMS.map((vm) => [vm.name, vm.weight]));
     const render = (vms: VmSummary[]) =>

@@ -30,8 +30,7 @@ import type { FirmwareReport } from './protocol.js';
 
 const RAX = 0x0002_0000;
 const LOG_PER_SECOND = 10;
-const CONNECT_TIMEOUT_MS = 4_000;
-const CONNECT_ATTEMPTS = 4;
+const KICK_MS = 50;
 const post = (message: FirmwareReport): void => parentPort?.postMessage(message);
 
 export async function main(vp: GuestVp): Promise<void> {
@@ -86,37 +85,27 @@ function startServices(vp: GuestVp, params: BootParams, log: (line: string) => v
       services.shutdownRequested = true;
     },
   });
-  const connect = async (attempt: number): Promise<void> => {
-    let next = layout.ringFirstPage;
-    const bus = new GuestBus({
-      memory: vp.memory.ram,
-      transport,
-      allocatePages: (n) => {
-        if (next + n > layout.siefpPage) throw new RangeError('no guest memory left for VMBus rings');
-        next += n;
-        return next - n;
-      },
-      onError: (e) => log(`vmbus: ${e.code} ${e.message}`),
-    });
-    // A contact that goes unanswered is made again (a new INITIATE_CONTACT resets the connection).
-    let timer: NodeJS.Timeout | undefined;
-    const answered = await Promise.race([
-      bus.connect().then(() => true),
-      new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), CONNECT_TIMEOUT_MS);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (!answered) {
-      if (attempt >= CONNECT_ATTEMPTS) throw new Error('the VMBus host did not answer');
-      log(`vmbus: no answer to contact attempt ${attempt}; trying again`);
-      return connect(attempt + 1);
-    }
+  let next = layout.ringFirstPage;
+  const bus = new GuestBus({
+    memory: vp.memory.ram,
+    transport,
+    allocatePages: (n) => {
+      if (next + n > layout.siefpPage) throw new RangeError('no guest memory left for VMBus rings');
+      next += n;
+      return next - n;
+    },
+    onError: (e) => log(`vmbus: ${e.code} ${e.message}`),
+  });
+  // While the bus comes up, an end-of-message write now and then makes the hypervisor retry
+  // delivering any message it still holds for this VP's SINT (messages were seen to wait there
+  // until the next trigger otherwise).
+  const kick = setInterval(() => vp.wrmsr(HvMsr.Eom, 0n), KICK_MS);
+  void (async () => {
+    await bus.connect();
     for (const driver of icDrivers(ics, names)) await bus.bind(driver);
-  };
-  void connect(1).catch((error: unknown) =>
-    log(`integration services unavailable: ${(error as Error).message}`),
-  );
+  })()
+    .catch((error: unknown) => log(`integration services unavailable: ${(error as Error).message}`))
+    .finally(() => clearInterval(kick));
   return services;
 }
 

@@ -48,6 +48,13 @@ test('a VM is a child partition with its VPs; turning it off deletes the partiti
   await vm.turnOff();
   const after = await hv.stats();
   expect(after.partitions).not.toContain(id);
+  // The next VM's worker takes over the idle root VP instead of attaching another.
+  const rootVps = () =>
+    hv.stats().then((s) => s.vps.filter((v) => v.partitionId === hv.rootPartitionId).length);
+  const before = await rootVps();
+  const next = await runtime.start(vmConfig('a2', 'idle'), { onExit: (e) => exits.push(e) });
+  expect(await rootVps()).toBe(before);
+  await next.turnOff();
   expect(exits).toEqual([]);
 });
 

@@ -9,6 +9,7 @@ import {
   type HypervisorEvent,
   type HypervisorOptions,
   VP_CONTROL_BYTES,
+  type VpHandle,
 } from '@viridian/hypervisor';
 import { spawnWorker } from '@viridian/threads';
 import { BUILTIN_IMAGES, type BuiltinImage } from './guests/index.js';
@@ -90,6 +91,12 @@ export class VmwpRuntime {
   readonly #byPartition = new Map<bigint, VmwpVm>();
   readonly #unclaimed = new Map<bigint, HypervisorEvent[]>();
   readonly #vms = new Set<VmwpVm>();
+  /**
+   * Root VPs whose VMWP ended cleanly, for the next VMWP: the hypervisor has no call to detach a root
+   * VP, and each one's SynIC and hypercall pages sit at fixed places in root memory by VP index.
+   */
+  readonly #idleRootVps: VpHandle[] = [];
+  readonly #rootOf = new Map<VmwpVm, VpHandle>();
   #closed = false;
 
   constructor(options: VmwpRuntimeOptions = {}) {
@@ -155,7 +162,7 @@ export class VmwpRuntime {
           shutdown: config.integrationServices.shutdown,
         },
       },
-      root: await hv.attachRootVp(),
+      root: this.#idleRootVps.pop() ?? (await hv.attachRootVp()),
       bootImage: moduleUrl('./boot-image.js'),
       program,
       restore: options.restore,
@@ -169,6 +176,7 @@ export class VmwpRuntime {
       release: (id: bigint): Promise<void> => this.#release(id, vm),
     });
     this.#vms.add(vm);
+    this.#rootOf.set(vm, data.root);
     try {
       await vm.booted(this.#timeouts.boot + 5_000);
     } catch (error) {
@@ -208,8 +216,14 @@ export class VmwpRuntime {
   /** Forgets a partition; when its VMWP died without deleting it, deletes it from a root VP of our own. */
   async #release(id: bigint, vm: VmwpVm): Promise<void> {
     this.#vms.delete(vm);
+    const root = this.#rootOf.get(vm);
+    this.#rootOf.delete(vm);
     if (this.#byPartition.get(id) === vm) this.#byPartition.delete(id);
-    if (!vm.orphaned) return;
+    // A VMWP that ended without tearing down may have left its root VP mid-trap: never reuse that one.
+    if (!vm.orphaned) {
+      if (root !== undefined) this.#idleRootVps.push(root);
+      return;
+    }
     const hv = await this.hypervisor();
     this.#cleanupVp ??= connectRootVp(await hv.attachRootVp());
     this.#cleanupVp.finalizePartition(id);

@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { DeviceHost } from '@viridian/device-sdk';
 import {
   CHILD_DEFAULT_PRIVILEGES,
+  HvMsr,
   HvPartitionPrivilege,
   HvPartitionProperty,
   HvRegisterName,
@@ -129,12 +130,14 @@ function createPartition(): void {
   // The VMBus server's SynIC end: ports and connections both ways, SINT 2 on this root VP.
   if (icNames.length > 0) {
     transport = createSynicServerTransport(root, partitionId, { onError: report });
-    // The transport's pump wakes on the root VP's doorbell through Atomics.waitAsync; in this
-    // worker such wake-ups were seen to stall until some other event turned the loop (VMBus
-    // contact then hung), so interrupts are also polled on a short timer.
+    // Backing for the transport's interrupt pump: messages for a VP were seen to wait in the
+    // hypervisor's queue until the next delivery trigger (EOM, EOI), and VMBus contact then hung.
+    // Polling interrupts and an occasional EOM (a retry trigger) keep them moving.
+    let turns = 0;
     interruptPoll = setInterval(() => {
       try {
         root.pollInterrupts();
+        if (++turns % 5 === 0) root.wrmsr(HvMsr.Eom, 0n);
       } catch (error) {
         report(error as Error);
       }
