@@ -84,8 +84,10 @@ test('weights 100/200/400 on one LP: shares within ±5 points of 1/7, 2/7, 4/7 o
   m.share.forEach((s, i) => {
     expect(Math.abs(s - (target[i] as number))).toBeLessThanOrEqual(5);
   });
-  // One LP: the VPs together never hold more than one LP's worth of time.
-  expect(m.total).toBeLessThanOrEqual(102);
+  // One LP: together about one LP's worth of time (a VP descheduled by a loaded host past the
+  // overrun bound can overlap the next one briefly).
+  expect(m.total).toBeLessThanOrEqual(110);
+  expect(m.total).toBeGreaterThan(80);
 });
 
 test('a VM with limit 25% stays at or under 27% of the LP, and the competitor gets the rest', async () => {
@@ -116,3 +118,35 @@ test('VP_RUNTIME counts the VP run time, not the time it spent halted', async ()
   expect(r.runtimeMs).toBeGreaterThan(300);
   expect(r.runtimeMs).toBeLessThan(r.wallMs - 300);
 });
+
+test('a VP waiting outside halt() cannot stall another partition, even on one LP', async () => {
+  hv = await Hypervisor.start({ rootMemoryBytes: 4 * 1024 * 1024, logicalProcessors: 1 });
+  const root = connectRootVp(await hv.attachRootVp());
+  const start = (wait: number) => {
+    const id = bootChild(root, { pages: 16 });
+    root.setPartitionImage(id, `${BURN.href}?mode=waiter&wait=${wait}`);
+    expect(root.createVp(id, 0)).toBe(0);
+    return id;
+  };
+  const first = start(0);
+  await waitGuest(hv, first, (d) => d.tick === 3);
+  // The second sits 3 s in a wait the scheduler cannot see (it never reaches a safe point), yet
+  // the first keeps ticking on the only LP meanwhile.
+  const second = start(3000);
+  await waitGuest(hv, second, (d) => d.waiting === 3000);
+  const ticks = () => guestTicks(hv as Hypervisor, first);
+  const from = ticks();
+  await waitGuest(hv, first, (d) => typeof d.tick === 'number' && d.tick >= from + 20, 2500);
+  await waitGuest(hv, second, (d) => d.tick === 3, 15_000);
+  // The second held the LP while it waited and was asked to give it back: it was taken from it.
+  expect((await hv.schedulerStats()).overruns).toBeGreaterThan(0);
+});
+
+function guestTicks(h: Hypervisor, id: bigint): number {
+  let last = -1;
+  for (const e of h.events) {
+    if (e.type === 'guest' && e.partitionId === id)
+      last = Math.max(last, (e.data as { tick?: number }).tick ?? -1);
+  }
+  return last;
+}
