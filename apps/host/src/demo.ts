@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ViridianClient } from '@viridian/client';
-import { HostService, type VmSummary } from '@viridian/vmms';
+import { HostService, type VmSummary, VmwpRuntime } from '@viridian/vmms';
 import type { Io } from './cli.js';
 import { eventLine, vmTable } from './format.js';
 
@@ -35,6 +35,8 @@ export async function runDemo({ durationMs, io, json, version }: DemoOptions): P
     listen: false,
     productVersion: version,
     cpuCapacityPercent: 100,
+    // The hypervisor's scheduler gets one logical processor, so the weights decide the split.
+    runtime: new VmwpRuntime({ hypervisorOptions: { logicalProcessors: 1 } }),
   });
   const client = await ViridianClient.over(
     host.connectInProcess(),

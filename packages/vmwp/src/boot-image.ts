@@ -172,8 +172,6 @@ async function run(
 
   const busy = Fw.busyMs + Math.min(vp.vpIndex, FW_MAX_VPS - 1) * 8;
   let busyMs = 0;
-  let allowance = 0;
-  let last = performance.now();
   for (;;) {
     const request = Atomics.load(fw, fwWord(Fw.quiesceRequest));
     if (request !== Atomics.load(fw, fwWord(Fw.quiesceAck))) {
@@ -190,7 +188,6 @@ async function run(
       Atomics.notify(fw, fwWord(Fw.quiesceAck));
       // Stay stopped (at safe points, where the scheduler hold also parks this VP) until released.
       while (Atomics.load(fw, fwWord(Fw.quiesced)) !== 0) await vp.haltFor(50);
-      last = performance.now();
       continue;
     }
     if (services.shutdownRequested) {
@@ -220,12 +217,8 @@ async function run(
     busyMs += spent;
     view.setFloat64(busy, busyMs, true);
 
-    // Token bucket over the processor budget the host set from weights, reserves and limits.
-    const fraction = Math.max(0.01, Atomics.load(fw, fwWord(Fw.budgetPermille)) / 1000);
-    allowance = Math.min(allowance + (now - last) * fraction, 20 * fraction) - spent;
-    last = now;
-    let wait = typeof idle === 'number' && idle > 0 ? idle : 0;
-    if (allowance < 0) wait = Math.max(wait, -allowance / fraction);
+    // The hypervisor's scheduler grants this VP its share (reserve, limit, weight) at safe points.
+    const wait = typeof idle === 'number' && idle > 0 ? idle : 0;
     // Each turn is a safe point: idle periods halt the VP, busy ones yield.
     if (wait > 0) await vp.haltFor(Math.min(wait, 250));
     else await vp.yield();

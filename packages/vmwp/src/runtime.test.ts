@@ -166,36 +166,44 @@ test('a saved state that does not fit the VM is refused', async () => {
   ).rejects.toThrow(/version 99 is not the supported version 1/);
 });
 
-test('CPU weight, reserve and limit are partition properties; the processor budget shows in stats', async () => {
-  const hv = await runtime.hypervisor();
-  const light = await runtime.start(
-    vmConfig('light', 'primes', { cpu: { reservePercent: 10, limitPercent: 50, relativeWeight: 100 } }),
-    {
-      onExit: () => undefined,
-    },
-  );
-  const heavy = await runtime.start(
-    vmConfig('heavy', 'primes', { cpu: { reservePercent: 0, limitPercent: 100, relativeWeight: 400 } }),
-    {
-      onExit: () => undefined,
-    },
-  );
-  const root = connectRootVp(await hv.attachRootVp());
-  const prop = (id: bigint | undefined, code: number) => root.getPartitionProperty(id as bigint, code).value;
-  expect(prop(light.partitionId, HvPartitionProperty.CpuWeight)).toBe(100n);
-  expect(prop(heavy.partitionId, HvPartitionProperty.CpuWeight)).toBe(400n);
-  expect(prop(light.partitionId, HvPartitionProperty.CpuReserve)).toBe(BigInt(Math.round(0x10000 * 0.1)));
-  expect(prop(light.partitionId, HvPartitionProperty.CpuCap)).toBe(0x8000n);
-  // VMMS turns weights into budgets: 1:4 of one processor.
-  light.setCpuBudget(18);
-  heavy.setCpuBudget(72);
-  await sleep(2500);
-  const a = light.stats().cpuPercent;
-  const b = heavy.stats().cpuPercent;
-  expect(a).toBeGreaterThan(3);
-  expect(a).toBeLessThan(35);
-  expect(b).toBeGreaterThan(a * 1.8);
-  await Promise.all([light.turnOff(), heavy.turnOff()]);
+test('CPU weight, reserve and limit are partition properties; the scheduler splits one LP by weight', async () => {
+  // A hypervisor with one logical processor, so the two processor-bound VMs contend.
+  const one = new VmwpRuntime({ hypervisorOptions: { logicalProcessors: 1 } });
+  try {
+    const hv = await one.hypervisor();
+    const noIcs = { heartbeat: false, shutdown: false };
+    const light = await one.start(
+      vmConfig('light', 'primes', {
+        cpu: { reservePercent: 10, limitPercent: 50, relativeWeight: 100 },
+        integrationServices: noIcs,
+      }),
+      { onExit: () => undefined },
+    );
+    const heavy = await one.start(
+      vmConfig('heavy', 'primes', {
+        cpu: { reservePercent: 0, limitPercent: 100, relativeWeight: 400 },
+        integrationServices: noIcs,
+      }),
+      { onExit: () => undefined },
+    );
+    const root = connectRootVp(await hv.attachRootVp());
+    const prop = (id: bigint | undefined, code: number) =>
+      root.getPartitionProperty(id as bigint, code).value;
+    expect(prop(light.partitionId, HvPartitionProperty.CpuWeight)).toBe(100n);
+    expect(prop(heavy.partitionId, HvPartitionProperty.CpuWeight)).toBe(400n);
+    expect(prop(light.partitionId, HvPartitionProperty.CpuReserve)).toBe(BigInt(Math.round(0x10000 * 0.1)));
+    expect(prop(light.partitionId, HvPartitionProperty.CpuCap)).toBe(0x8000n);
+    await sleep(3000);
+    // CPU % comes from the scheduler's run-time accounting: 1:4 of the one LP (20 % / 80 %).
+    const a = light.stats().cpuPercent;
+    const b = heavy.stats().cpuPercent;
+    expect(a).toBeGreaterThan(5);
+    expect(a).toBeLessThan(40);
+    expect(b).toBeGreaterThan(a * 2);
+    expect(a + b).toBeLessThan(110);
+  } finally {
+    await one.close();
+  }
 });
 
 async function until(predicate: () => boolean, ms = 15_000) {

@@ -4,10 +4,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import {
   connectRootVp,
+  cpuUsage,
   type GuestVp,
   Hypervisor,
   type HypervisorEvent,
   type HypervisorOptions,
+  type SchedulerStats,
   VP_CONTROL_BYTES,
   type VpHandle,
 } from '@viridian/hypervisor';
@@ -97,6 +99,10 @@ export class VmwpRuntime {
    */
   readonly #idleRootVps: VpHandle[] = [];
   readonly #rootOf = new Map<VmwpVm, VpHandle>();
+  /** Scheduler snapshots of the last ~2 s and the CPU % per partition they give. */
+  #snapshots: SchedulerStats[] = [];
+  readonly #cpu = new Map<bigint, number>();
+  #sampler: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(options: VmwpRuntimeOptions = {}) {
@@ -118,6 +124,8 @@ export class VmwpRuntime {
           : Hypervisor.start({ maxPartitionPages: MAX_PARTITION_PAGES, ...this.#options.hypervisorOptions })
       ).then((hv) => {
         hv.onEvent((event) => this.#route(event));
+        this.#sampler = setInterval(() => void this.#sample(hv), 500);
+        this.#sampler.unref();
         return hv;
       });
     }
@@ -173,6 +181,7 @@ export class VmwpRuntime {
     const worker = spawnWorker(new URL('./vmwp-worker.js', import.meta.url), { workerData: data });
     const vm: VmwpVm = new VmwpVm(worker, data.config, options, this.#timeouts.safePoint, {
       claim: (id: bigint): void => this.#claim(id, vm),
+      cpuPercent: (id: bigint): number => this.#cpu.get(id) ?? 0,
       release: (id: bigint): Promise<void> => this.#release(id, vm),
     });
     this.#vms.add(vm);
@@ -186,9 +195,27 @@ export class VmwpRuntime {
     return vm;
   }
 
+  /** CPU use per partition from the hypervisor's run-time accounting, over a window of about 2 s. */
+  async #sample(hv: Hypervisor): Promise<void> {
+    if (this.#vms.size === 0) {
+      this.#snapshots = [];
+      return;
+    }
+    const next = await hv.schedulerStats().catch(() => undefined);
+    if (next === undefined) return;
+    this.#snapshots.push(next);
+    while (this.#snapshots.length > 2 && next.atNs - (this.#snapshots[0]?.atNs ?? next.atNs) > 2e9)
+      this.#snapshots.shift();
+    const first = this.#snapshots[0];
+    if (first === undefined || first === next) return;
+    this.#cpu.clear();
+    for (const p of cpuUsage(first, next).partitions) this.#cpu.set(p.partitionId, p.percentOfLp);
+  }
+
   /** Turns every VM off and stops the hypervisor if this runtime started it. */
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#sampler !== undefined) clearInterval(this.#sampler);
     await Promise.all([...this.#vms].map((vm) => vm.turnOff()));
     if (this.#hypervisor !== undefined && this.#ownsHypervisor) await (await this.#hypervisor).stop();
   }
@@ -233,6 +260,7 @@ export class VmwpRuntime {
 
 interface Registry {
   claim(id: bigint): void;
+  cpuPercent(id: bigint): number;
   release(id: bigint): Promise<void>;
 }
 
@@ -248,7 +276,6 @@ export class VmwpVm {
   #nextCall = 1;
   #partitionId: bigint | undefined;
   #startedAt = Date.now();
-  #samples: { at: number; busyMs: number }[] = [];
   #paused = false;
   #heartbeat: 'OK' | 'NoContact' | 'LostCommunication' = 'NoContact';
   #shutdownReady = false;
@@ -361,21 +388,16 @@ export class VmwpVm {
     }
   }
 
-  setCpuBudget(percent: number): void {
-    if (!this.#exited) this.#post({ type: 'budget', percent });
-  }
+  /**
+   * VMMS's share for this VM. The hypervisor's scheduler enforces the VM's reserve, limit and weight
+   * (set as partition properties at start), so the runtime does not throttle on top of it.
+   */
+  setCpuBudget(_percent: number): void {}
 
   stats(): VmwpStats {
     const now = Date.now();
-    const first = this.#samples[0];
-    const latest = this.#samples[this.#samples.length - 1];
-    const cpuPercent =
-      this.#paused || first === undefined || latest === undefined || latest.at === first.at
-        ? 0
-        : Math.min(
-            100 * this.#config.processorCount,
-            ((latest.busyMs - first.busyMs) / (latest.at - first.at)) * 100,
-          );
+    const id = this.#partitionId;
+    const cpuPercent = this.#paused || this.#exited || id === undefined ? 0 : this.#registry.cpuPercent(id);
     let heartbeat: HeartbeatStatus;
     if (!this.#config.integrationServices.heartbeat) heartbeat = HeartbeatStatus.Disabled;
     else if (this.#paused) heartbeat = HeartbeatStatus.Paused;
@@ -473,10 +495,6 @@ export class VmwpVm {
       case 'tick':
         this.#heartbeat = m.heartbeat;
         this.#shutdownReady = m.shutdownReady;
-        this.#samples.push({ at: m.at, busyMs: m.busyMs });
-        // A window of about two seconds smooths the processor figure.
-        while (this.#samples.length > 2 && m.at - (this.#samples[0]?.at ?? m.at) > 2000)
-          this.#samples.shift();
         break;
       case 'reply': {
         const call = this.#calls.get(m.id);

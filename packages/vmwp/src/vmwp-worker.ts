@@ -275,11 +275,8 @@ function busyMs(): number {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Suspend holds every VP of the partition at its next safe point (the hypervisor's scheduler does it). */
 function hold(on: boolean): void {
-  for (const ctl of controls.values()) {
-    Atomics.store(ctl, VpControl.schedHold >> 2, on ? 1 : 0);
-    Atomics.notify(ctl, VpControl.schedHold >> 2);
-  }
   root.setPartitionProperty(partitionId, HvPartitionProperty.Suspend, on ? 1n : 0n);
 }
 
