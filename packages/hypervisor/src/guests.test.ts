@@ -1,6 +1,7 @@
 // Child partitions running guest images on their own VP threads.
 import { HvMsr, HvStatus } from '@viridian/hvdef';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { SYNIC_BURST } from './guest.test-fixture.js';
 import { connectRootVp, type GuestVp } from './guest-vp.js';
 import { bootChild, guestMessages, waitGuest } from './harness.test-fixture.js';
 import { Hypervisor } from './hypervisor.js';
@@ -94,6 +95,25 @@ test('INIT/SIPI from the BSP starts the second VP at the startup vector', async 
   expect(ap).toEqual({ ap: 1, sipiVector: 0x10, rip: 0x10000n });
   const order = guestMessages(hv, id).map((d) => Object.keys(d as object)[0]);
   expect(order).toEqual(['bsp', 'ap']);
+});
+
+test('SynIC: a burst queued behind a busy slot is delivered whole with EOM only on MessagePending', async () => {
+  const id = bootChild(root, { scenario: 'synic-burst', vps: 1 });
+  expect(root.createPort(id, 5, hv.rootPartitionId, { type: 1, sint: 2, vp: 0 })).toBe(0);
+  expect(
+    root.createPort(id, 6, hv.rootPartitionId, { type: 2, sint: 3, vp: 0, baseFlag: 0, flagCount: 1 }),
+  ).toBe(0);
+  expect(root.connectPort(SELF, 0x51, id, 5, 1)).toBe(0);
+  expect(root.connectPort(SELF, 0x61, id, 6, 2)).toBe(0);
+  await waitGuest(hv, id, (d) => d.ready === true);
+  // Back to back: the first lands in the slot, the rest wait in the hypervisor's queue.
+  for (let i = 1; i <= SYNIC_BURST; i++) expect(root.postMessage(0x51, 0x42, new Uint8Array([i]))).toBe(0);
+  expect(root.signalEvent(0x61, 0)).toBe(0);
+  const r = await waitGuest(hv, id, (d) => 'got' in d);
+  // Every message but the last went out with MessagePending: the guest's EOM fetched the next.
+  expect(r.got).toEqual(
+    Array.from({ length: SYNIC_BURST }, (_, i) => ({ first: i + 1, pending: i < SYNIC_BURST - 1 })),
+  );
 });
 
 test('SynIC: a busy slot gets MessagePending, EOM delivers the next message; event flags interrupt on 0→1', async () => {

@@ -56,6 +56,9 @@ export const nowNs = (): bigint => process.hrtime.bigint();
 
 export const APIC_TIMER_HZ = 200_000_000n;
 
+/** MessageFlags.MessagePending (byte 5 bit 0) in the first 64-bit word of a SynIC message. */
+const MESSAGE_PENDING = 1n << 40n;
+
 /** Shortest periodic STIMER period (100 ns units): bounds the work a guest can ask of this thread. */
 export const STIMER_MIN_PERIOD = 1000n;
 const stimerPeriod = (t: SyntheticTimer): bigint =>
@@ -501,7 +504,7 @@ export class Kernel {
       const head = Atomics.load(words, 0);
       if ((head & 0xffff_ffffn) !== 0n) {
         // Slot busy: flag MessagePending in the occupying message (CAS against the guest clearing it).
-        const flagged = head | (1n << 40n);
+        const flagged = head | MESSAGE_PENDING;
         if (head === flagged || Atomics.compareExchange(words, 0, head, flagged) === head) return;
         continue;
       }
@@ -518,8 +521,10 @@ export class Kernel {
       m.stimer.bufferQueued = false;
     }
     if (m.port) m.port.freeBuffers++;
-    // Header last: type becomes visible with size in one store.
-    const header = BigInt(m.type >>> 0) | (BigInt(size) << 32n);
+    // Header last: type becomes visible with size in one store. A message still queued behind this
+    // one finds the slot occupied, so MessagePending goes out with it: the guest's EOM then fetches
+    // the rest (without it the queue waits for a trigger that never comes).
+    const header = BigInt(m.type >>> 0) | (BigInt(size) << 32n) | (q.length > 0 ? MESSAGE_PENDING : 0n);
     Atomics.store(words, 0, header);
     if (!this.sintMasked(vp, sint) && ((vp.sints[sint] ?? 0n) & (1n << 18n)) === 0n) {
       this.assertInterrupt(vp, this.sintVector(vp, sint));
