@@ -12,8 +12,8 @@ export const Fw = {
   version: 4,
   /** i32: FwGo, set last by the VMWP once the page (and on restore, all of memory) is written. */
   go: 8,
-  /** i32: processor budget in permille of one host processor (VMWP → firmware). */
-  budgetPermille: 12,
+  /** i32: reserved (0). */
+  reserved: 12,
   /** i32: FwStatus (firmware → VMWP). */
   status: 16,
   /** i32: quiesce request sequence (VMWP → firmware): stop running the program and keep it stopped. */
@@ -24,7 +24,7 @@ export const Fw = {
   quiesced: 28,
   /** i32: 1 when the last quiesce could not put the program state in memory (a save then fails). */
   quiesceFailed: 32,
-  /** f64 × FW_MAX_VPS: milliseconds each VP spent running guest code (firmware → VMWP). */
+  /** f64 × FW_MAX_VPS: milliseconds each VP spent in guest program steps (firmware's own count, informational). */
   busyMs: 64,
   /** u32: byte length of the boot parameters (JSON) at `params + 4`. */
   params: 1024,

@@ -39,7 +39,6 @@ export interface VmwpWorkerData {
 export type ToVmwp =
   | { type: 'firmware'; vpIndex: number; control: SharedArrayBuffer; ram: SharedArrayBuffer }
   | { type: 'vp-exit'; vpIndex: number; error?: string; code?: number }
-  | { type: 'budget'; percent: number }
   | {
       type: 'call';
       id: number;
@@ -56,7 +55,6 @@ export type FromVmwp =
   | { type: 'log'; message: string }
   | {
       type: 'tick';
-      busyMs: number;
       at: number;
       heartbeat: 'OK' | 'NoContact' | 'LostCommunication';
       /** The guest's shutdown service is connected and negotiated. */

@@ -71,7 +71,6 @@ let fw: Int32Array | undefined;
 const controls = new Map<number, Int32Array>();
 let phase: 'booting' | 'running' | 'paused' | 'down' = 'booting';
 let quiesceSeq = 0;
-let budgetPermille = 1000;
 let tick: NodeJS.Timeout | undefined;
 /** Integration services offered over VMBus, by the VM's settings. */
 const icNames: IcName[] = [
@@ -181,7 +180,6 @@ function writeBootPage(memory: SharedArrayBuffer, go: number): void {
   view.setUint32(Fw.params, bytes.length, true);
   new Uint8Array(memory, Fw.params + 4, bytes.length).set(bytes);
   for (let i = 0; i < FW_MAX_VPS; i++) view.setFloat64(Fw.busyMs + i * 8, 0, true);
-  Atomics.store(words, fwWord(Fw.budgetPermille), budgetPermille);
   Atomics.store(words, fwWord(Fw.status), FwStatus.Loading);
   Atomics.store(words, fwWord(Fw.quiesceRequest), 0);
   Atomics.store(words, fwWord(Fw.quiesceAck), 0);
@@ -252,23 +250,10 @@ function onTick(): void {
   }
   post({
     type: 'tick',
-    busyMs: busyMs(),
     at: Date.now(),
     heartbeat: heartbeat(),
     shutdownReady: ics?.status('shutdown') === 'ok',
   });
-}
-
-/** Processor time the partition's VPs report, in ms; nonsense from the guest counts as nothing. */
-function busyMs(): number {
-  if (ram === undefined) return 0;
-  const view = new DataView(ram);
-  let total = 0;
-  for (let i = 0; i < Math.min(vpCount, FW_MAX_VPS); i++) {
-    const v = view.getFloat64(Fw.busyMs + i * 8, true);
-    if (Number.isFinite(v) && v > 0) total += v;
-  }
-  return total;
 }
 
 // ---- pause / resume / save ----------------------------------------------------------------------
@@ -439,10 +424,6 @@ port.on('message', (m: ToVmwp) => {
       break;
     case 'vp-exit':
       onVpExit(m);
-      break;
-    case 'budget':
-      budgetPermille = Math.round(Math.min(100, Math.max(1, m.percent)) * 10);
-      if (fw !== undefined && phase !== 'down') Atomics.store(fw, fwWord(Fw.budgetPermille), budgetPermille);
       break;
     case 'call':
       call(m).then(
