@@ -205,7 +205,8 @@ test('a VM end to end through the CLI: create, start, heartbeat, pause/resume, s
 
   expect((await v('vm', 'remove', 'web')).code).toBe(0);
   expect(await json('vm', 'list')).toEqual([]);
-});
+  // About twenty CLI processes and a VM whose partition boots twice: allow for a loaded 2-core machine.
+}, 120_000);
 
 test('a stubborn guest: stop reports the timeout (exit 1) and the VM is not left Stopping; --turn-off works', async () => {
   await json('vm', 'new', 'mule', '--image', 'stubborn');
