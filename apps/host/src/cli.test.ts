@@ -180,7 +180,9 @@ test('a VM end to end through the CLI: create, start, heartbeat, pause/resume, s
   expect(again.code).toBe(1);
   expect(again.stderr).toMatch(/cannot start while the VM is Running \(InvalidState\)/);
 
-  expect((await v('vm', 'pause', 'web')).code).toBe(0);
+  const paused = await v('vm', 'pause', 'web');
+  expect(paused.stderr).toBe('');
+  expect(paused.code).toBe(0);
   expect((await json('vm', 'show', 'web')).state).toBe('Paused');
   expect((await v('vm', 'resume', 'web')).code).toBe(0);
 

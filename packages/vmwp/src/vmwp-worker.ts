@@ -279,16 +279,21 @@ async function pause(): Promise<void> {
   if (phase !== 'running' || fw === undefined) throw new Error(`cannot pause while ${phase}`);
   const seq = ++quiesceSeq;
   Atomics.store(fw, fwWord(Fw.quiesceRequest), seq);
-  hold(true);
   const deadline = Date.now() + data.safePointTimeoutMs;
-  for (;;) {
-    const acked = Atomics.load(fw, fwWord(Fw.quiesceAck)) === seq;
-    if (acked && [...controls.values()].every(stoppedAtSafePoint)) break;
-    if (Date.now() > deadline || phase !== 'running') {
-      Atomics.store(fw, fwWord(Fw.quiesceAck), seq);
-      release();
-      throw new Error(`the guest did not reach a safe point within ${data.safePointTimeoutMs} ms`);
-    }
+  const fail = (): never => {
+    Atomics.store(fw as Int32Array, fwWord(Fw.quiesceAck), seq);
+    release();
+    throw new Error(`the guest did not reach a safe point within ${data.safePointTimeoutMs} ms`);
+  };
+  // First the firmware puts the program state in memory and idles; only then does Suspend hold
+  // the VPs (a VP held earlier would park before it sees the request).
+  while (Atomics.load(fw, fwWord(Fw.quiesceAck)) !== seq) {
+    if (Date.now() > deadline || phase !== 'running') fail();
+    await sleep(5);
+  }
+  hold(true);
+  while (![...controls.values()].every(stoppedAtSafePoint)) {
+    if (Date.now() > deadline || phase !== 'running') fail();
     await sleep(5);
   }
   phase = 'paused';
