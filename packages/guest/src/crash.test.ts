@@ -145,10 +145,7 @@ describe('the runtime over VMBus on SynIC', () => {
     nextSint = 2;
   });
 
-  // Skipped: since the VP scheduler was wired into the hypervisor, a second child partition started
-  // while another runs stalls in its VMBus boot (no `booted` event); the same test passed before that
-  // change. Re-enable once the hypervisor schedules the second partition's VP.
-  it.skip('a crashing guest program takes down only its partition, and says why', async () => {
+  it('a crashing guest program takes down only its partition, and says why', async () => {
     const healthy = await startVm(`${PROGRAMS.href}?p=probe`);
     await until('heartbeat OK', () => healthy.ics.heartbeat().text === 'OK (Applications healthy)');
     const crashing = await startVm(`${PROGRAMS.href}?p=crash`);

@@ -43,11 +43,10 @@ export const VIRIDIAN_GUEST_OS_ID: bigint = encodeGuestOsId({
 });
 
 /**
- * The vector VMBus (SINT 2) interrupts arrive on: the SynIC transport's 0x52. Linux uses 0xF3
- * (HYPERVISOR_CALLBACK_VECTOR), but on Viridian's hypervisor a SINT at 0xF3 left VMBus messages
- * undelivered, so the runtime stays in the low priority classes.
+ * The vector VMBus (SINT 2) interrupts arrive on: Linux's HYPERVISOR_CALLBACK_VECTOR, 0xF3 (priority
+ * class 0xF, above anything a TPR below 0xF0 masks).
  */
-export const VMBUS_VECTOR = 0x52;
+export const VMBUS_VECTOR = 0xf3;
 /** SINT VMBus uses (VMBUS_MESSAGE_SINT). */
 export const VMBUS_SINT = 2;
 
