@@ -157,6 +157,16 @@ export class ChannelEnd {
     });
   }
 
+  /**
+   * Delivers, now, every packet the peer has already put in the incoming ring. Call it before closing
+   * on a close the peer sent after those packets (CLOSECHANNEL, UNLOAD): the peer wrote them first, so
+   * they are its last word on the channel, not something to drop because the read loop had not run yet.
+   */
+  drainNow(): void {
+    if (this.#closed || !this.#handler) return;
+    this.#drain();
+  }
+
   /** Stops the end: queued sends and outstanding requests fail; the rings are left as they are. */
   close(reason: VmbusError = new VmbusError(VmbusErrorCode.InvalidState, 'channel closed')): void {
     if (this.#closed) return;

@@ -2,6 +2,7 @@
 // commands from the test. Some commands behave like a hostile guest on purpose.
 
 import { parentPort, workerData } from 'node:worker_threads';
+import { OutgoingRing, RingMemoryError } from '@viridian/vmbus-ring';
 import type { GuestChannel } from './client.js';
 import { VmbusClient } from './client.js';
 import { connectThreadTransport, type ThreadTransportHandle } from './transport.js';
@@ -38,6 +39,7 @@ type Command =
   | { op: 'echo'; relid: number; count: number; size: number }
   | { op: 'stream'; relid: number; count: number; size: number }
   | { op: 'close'; relid: number }
+  | { op: 'sendThenClose'; relid: number; count: number }
   | { op: 'rescinded' }
   | { op: 'corrupt'; relid: number }
   | { op: 'flood'; count: number }
@@ -86,6 +88,20 @@ async function run(cmd: Command): Promise<unknown> {
       await client.close(cmd.relid);
       channels.delete(cmd.relid);
       return true;
+    case 'sendThenClose': {
+      // Packets into the ring without a signal, then CLOSECHANNEL (as a guest replying and unloading
+      // before the host looked): only the close tells the host there is anything to read.
+      const first = findRingPage(cmd.relid);
+      const ring = OutgoingRing.open(
+        { buffer: data.memory, pages: Array.from({ length: 4 }, (_, i) => (first + i) * 4096) },
+        { signal: () => undefined, doorbell: new Int32Array(new SharedArrayBuffer(4)), doorbellIndex: 0 },
+      );
+      if (ring instanceof RingMemoryError) throw ring;
+      for (let i = 0; i < cmd.count; i++) ring.tryWriteInband(new Uint8Array(8).fill(i & 0xff));
+      await client.close(cmd.relid);
+      channels.delete(cmd.relid);
+      return true;
+    }
     case 'rescinded':
       return rescinded;
     case 'corrupt': {

@@ -145,6 +145,10 @@ export class VmbusServer {
   #closed(relid: number, reason: CloseReason): void {
     const channel = this.#channels.get(relid);
     this.#channels.delete(relid);
+    // What the guest wrote before closing (for example an IC's reply just before the guest unloads
+    // VMBus on shutdown) reaches the device before its close hook, whether or not the channel's read
+    // loop ran in between. A rescind is the host's own act: nothing of the guest's is ordered before it.
+    if (reason !== 'rescind') channel?.drainNow();
     channel?.close(new VmbusError(VmbusErrorCode.InvalidState, `channel ${relid} closed (${reason})`, relid));
     try {
       this.#devices.get(relid)?.close?.(reason);

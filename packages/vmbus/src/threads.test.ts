@@ -29,12 +29,13 @@ afterEach(async () => {
   }
 });
 
-/** An echo VSP: answers each request with its payload as the completion. */
+/** An echo VSP: answers each request with its payload as the completion; other packets are noted. */
 function echoDevice(closes: string[], name: string) {
   return {
     open(channel: ChannelEnd) {
       channel.onPacket((p) => {
         if (p.completionRequested) void channel.complete(p.transactionId, p.payload);
+        else closes.push(`${name} packet ${p.payload[0]}`);
       });
       return true;
     },
@@ -117,6 +118,15 @@ describe('VMBus across threads', () => {
     expect(vm.server.core.channelState(1)).toBe('offered');
     expect(vm.closes).toEqual(['echo guest']);
     expect(vm.errors).toEqual([]);
+  });
+
+  it('packets the guest wrote before closing reach the device before its close hook', async () => {
+    const vm = await startVm();
+    await vm.call({ op: 'connect' });
+    await vm.call({ op: 'open', relid: 1 });
+    await vm.call({ op: 'sendThenClose', relid: 1, count: 3 });
+    await until(() => vm.closes.includes('echo guest'), 'the close');
+    expect(vm.closes).toEqual(['echo packet 0', 'echo packet 1', 'echo packet 2', 'echo guest']);
   });
 
   it('version negotiation failure: the guest is refused every version and stays disconnected', async () => {
