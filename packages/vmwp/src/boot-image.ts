@@ -60,6 +60,7 @@ export async function main(vp: GuestVp): Promise<void> {
 /** What the guest's integration services ask of the program loop. */
 interface Services {
   shutdownRequested: boolean;
+  ics: IcGuest | undefined;
 }
 
 /**
@@ -68,7 +69,7 @@ interface Services {
  * program loop's safe points (and the transport's interrupt pump) deliver its interrupts.
  */
 function startServices(vp: GuestVp, params: BootParams, log: (line: string) => void): Services {
-  const services: Services = { shutdownRequested: false };
+  const services: Services = { shutdownRequested: false, ics: undefined };
   const names = params.ics.filter((n): n is IcName => (IC_NAMES as readonly string[]).includes(n));
   if (names.length === 0) return services;
   const layout = guestLayout(vp.memory.size / 4096, params.processorCount);
@@ -84,7 +85,15 @@ function startServices(vp: GuestVp, params: BootParams, log: (line: string) => v
     onShutdown: () => {
       services.shutdownRequested = true;
     },
+    // What the host writes into the guest's KVP pools, as the guest sees it.
+    onKvpChange: (change) =>
+      log(
+        change.value === undefined
+          ? `kvp: host removed ${change.key} (pool ${change.pool})`
+          : `kvp: host set ${change.key}=${change.value} (pool ${change.pool})`,
+      ),
   });
+  services.ics = ics;
   let next = layout.ringFirstPage;
   const bus = new GuestBus({
     memory: vp.memory.ram,
@@ -119,6 +128,7 @@ async function run(
   let bootAt = performance.now();
   let logWindow = 0;
   let logCount = 0;
+  let services: Services | undefined;
   const ctx: GuestContext = {
     vmId: params.vmId,
     vmName: params.vmName,
@@ -134,6 +144,12 @@ async function run(
         logCount = 0;
       }
       if (++logCount <= LOG_PER_SECOND) post({ type: 'log', message: String(message).slice(0, 1000) });
+    },
+    publish(key: string, value: string) {
+      return services?.ics?.kvp.set(String(key), String(value)).ok === true;
+    },
+    hostItem(key: string) {
+      return services?.ics?.kvp.get(String(key));
     },
   };
   const crashed = (error: unknown): never => {
@@ -159,7 +175,10 @@ async function run(
     }
   }
   bootAt = performance.now();
-  const services = startServices(vp, params, (line) => ctx.log(line));
+  services = startServices(vp, params, (line) => ctx.log(line));
+  const running = services;
+  running.ics?.kvp.set('VirtualMachineName', params.vmName);
+  running.ics?.kvp.set('GuestProgram', programName(params.program));
   Atomics.store(fw, fwWord(Fw.status), FwStatus.Running);
 
   const persist = (): void => {
@@ -190,8 +209,13 @@ async function run(
       while (Atomics.load(fw, fwWord(Fw.quiesced)) !== 0) await vp.haltFor(50);
       continue;
     }
-    if (services.shutdownRequested) {
-      services.shutdownRequested = false;
+    if (running.ics !== undefined) {
+      // The guest's wall clock for the host's view of time sync (offset = guest − host).
+      view.setFloat64(Fw.clockRefMs, Number(vp.rdmsr(HvMsr.TimeRefCount)) / 10_000, true);
+      view.setFloat64(Fw.clockMs, running.ics.clock.now(), true);
+    }
+    if (running.shutdownRequested) {
+      running.shutdownRequested = false;
       let accepted = true;
       try {
         accepted = program.shutdown?.(state, ctx) !== false;
@@ -223,4 +247,10 @@ async function run(
     if (wait > 0) await vp.haltFor(Math.min(wait, 250));
     else await vp.yield();
   }
+}
+
+/** A program's short name: the built-in image's file name without extension. */
+function programName(url: string): string {
+  const base = url.split(/[/\\]/).pop() ?? url;
+  return base.replace(/\.(test-fixture\.)?[cm]?[jt]s$/, '').slice(0, 100);
 }

@@ -24,6 +24,10 @@ export const Fw = {
   quiesced: 28,
   /** i32: 1 when the last quiesce could not put the program state in memory (a save then fails). */
   quiesceFailed: 32,
+  /** f64: the guest's wall clock (ms since the Unix epoch, time-sync corrected) when last written. */
+  clockMs: 40,
+  /** f64: the partition reference time (ms) at which `clockMs` was read. */
+  clockRefMs: 48,
   /** f64 × FW_MAX_VPS: milliseconds each VP spent in guest program steps (firmware's own count, informational). */
   busyMs: 64,
   /** u32: byte length of the boot parameters (JSON) at `params + 4`. */

@@ -8,6 +8,10 @@ export interface GuestContext {
   readonly uptimeMs: number;
   /** Writes a line to the VM's event log on the host (rate-limited). */
   log(message: string): void;
+  /** Publishes an item in the guest's KVP pool (the host reads it); false without the KVP service. */
+  publish(key: string, value: string): boolean;
+  /** An item the host set in the guest's KVP pool (EXTERNAL), if any. */
+  hostItem(key: string): string | undefined;
 }
 
 /**

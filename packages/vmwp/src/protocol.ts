@@ -14,8 +14,24 @@ export interface VmwpConfig {
   };
   /** A built-in guest image name, or an absolute path / file URL of a guest program module. */
   readonly image: string;
-  readonly integrationServices: { readonly heartbeat: boolean; readonly shutdown: boolean };
+  readonly integrationServices: {
+    readonly heartbeat: boolean;
+    readonly shutdown: boolean;
+    readonly kvp?: boolean;
+    readonly timesync?: boolean;
+    readonly vss?: boolean;
+  };
 }
+
+/** A request to one of the VM's integration services (answered with the IC's own result value). */
+export type IcRequest =
+  | { op: 'kvpGet'; pool: number; key: string }
+  | { op: 'kvpSet'; pool: number; key: string; value: string }
+  | { op: 'kvpRemove'; pool: number; key: string }
+  | { op: 'kvpList'; pool: number }
+  | { op: 'vssFreeze' }
+  | { op: 'vssThaw' }
+  | { op: 'icState' };
 
 /** What a VP's firmware posts to the hypervisor host (arrives as a hypervisor 'guest' event). */
 export type FirmwareReport =
@@ -44,7 +60,8 @@ export type ToVmwp =
       id: number;
       op: 'pause' | 'resume' | 'save' | 'turnOff' | 'shutdown';
       timeoutMs?: number;
-    };
+    }
+  | { type: 'ic'; id: number; request: IcRequest };
 
 /** VMWP → runtime. */
 export type FromVmwp =

@@ -1,5 +1,6 @@
 import { HvPartitionProperty } from '@viridian/hvdef';
 import { connectRootVp } from '@viridian/hypervisor';
+import { KvpPool } from '@viridian/ic';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type SavedVm, type VmwpExit, VmwpRuntime } from './index.js';
 import type { VmwpConfig } from './protocol.js';
@@ -249,4 +250,84 @@ test('with the shutdown service disabled, a graceful stop is not offered', async
   expect(vm.shutdownServiceReady).toBe(false);
   expect(await vm.shutdown(1000)).toBe(false);
   await vm.turnOff();
+});
+
+test('KVP, time sync and VSS run over VMBus when the settings enable them', async () => {
+  const logs: string[] = [];
+  const all = { heartbeat: true, shutdown: true, kvp: true, timesync: true, vss: true };
+  const vm = await runtime.start(vmConfig('ics', 'counter', { integrationServices: all }), {
+    onExit: () => undefined,
+    onGuestLog: (line) => logs.push(line),
+  });
+  try {
+    type State = { services: { name: string; status: string }[]; timeSync?: { guestClockOffsetMs?: number } };
+    const ready = async () => {
+      const state = (await vm.ic({ op: 'icState' })) as State;
+      return (
+        state.services.every((s) => s.status === 'ok') && state.timeSync?.guestClockOffsetMs !== undefined
+      );
+    };
+    const end = Date.now() + 20_000;
+    while (!(await ready()) && Date.now() < end) await sleep(100);
+    const state = (await vm.ic({ op: 'icState' })) as State;
+    expect(state.services.map((s) => [s.name, s.status])).toEqual([
+      ['heartbeat', 'ok'],
+      ['kvp', 'ok'],
+      ['timeSync', 'ok'],
+      ['shutdown', 'ok'],
+      ['vss', 'ok'],
+    ]);
+    // Time sync stepped the guest's clock to the host's: same process clock, so near zero.
+    expect(Math.abs(state.timeSync?.guestClockOffsetMs ?? Number.NaN)).toBeLessThan(2_000);
+    // Host → guest: EXTERNAL pool; the guest sees the item arrive.
+    expect(await vm.ic({ op: 'kvpSet', pool: KvpPool.External, key: 'Role', value: 'web' })).toEqual({
+      ok: true,
+    });
+    expect(await vm.ic({ op: 'kvpGet', pool: KvpPool.External, key: 'Role' })).toEqual({
+      ok: true,
+      value: 'web',
+    });
+    const seen = Date.now() + 5_000;
+    while (!logs.some((l) => l.includes('kvp: host set Role=web')) && Date.now() < seen) await sleep(20);
+    expect(logs).toContain('kvp: host set Role=web (pool 0)');
+    // Guest → host: the firmware and the program publish in the GUEST pool.
+    const guest = (await vm.ic({ op: 'kvpList', pool: KvpPool.Guest })) as {
+      ok: true;
+      items: { key: string; value: string }[];
+    };
+    expect(guest.ok).toBe(true);
+    expect(guest.items).toContainEqual({ key: 'VirtualMachineName', value: 'ics' });
+    expect(guest.items).toContainEqual({ key: 'GuestProgram', value: 'counter' });
+    expect(guest.items.map((i) => i.key)).toContain('Ticks');
+    expect(await vm.ic({ op: 'kvpRemove', pool: KvpPool.External, key: 'Role' })).toEqual({ ok: true });
+    expect(await vm.ic({ op: 'kvpGet', pool: KvpPool.External, key: 'Role' })).toMatchObject({
+      ok: false,
+      reason: 'guest-status',
+    });
+    // VSS: freeze then thaw, both answered by the guest.
+    expect(await vm.ic({ op: 'vssFreeze' })).toMatchObject({ outcome: 'ok' });
+    expect(await vm.ic({ op: 'vssThaw' })).toMatchObject({ outcome: 'ok' });
+  } finally {
+    await vm.turnOff();
+  }
+  await expect(vm.ic({ op: 'icState' })).rejects.toThrow(/not running/);
+});
+
+test('an IC the settings leave out is not offered, and says so', async () => {
+  const vm = await runtime.start(vmConfig('noics', 'idle'), { onExit: () => undefined });
+  try {
+    expect(await vm.ic({ op: 'kvpGet', pool: KvpPool.External, key: 'x' })).toMatchObject({
+      ok: false,
+      reason: 'not-offered',
+    });
+    expect(await vm.ic({ op: 'vssFreeze' })).toMatchObject({ outcome: 'not-offered' });
+    const state = (await vm.ic({ op: 'icState' })) as {
+      services: { name: string; status: string }[];
+      timeSync?: unknown;
+    };
+    expect(state.services.find((s) => s.name === 'kvp')?.status).toBe('disabled');
+    expect(state.timeSync).toBeUndefined();
+  } finally {
+    await vm.turnOff();
+  }
 });

@@ -16,7 +16,7 @@ import {
 import { spawnWorker } from '@viridian/threads';
 import { BUILTIN_IMAGES, type BuiltinImage } from './guests/index.js';
 import { builtinImageUrl, moduleUrl } from './module-url.js';
-import type { FromVmwp, ToVmwp, VmwpConfig, VmwpWorkerData } from './protocol.js';
+import type { FromVmwp, IcRequest, ToVmwp, VmwpConfig, VmwpWorkerData } from './protocol.js';
 
 /** Heartbeat as Hyper-V reports it for a VM's heartbeat integration service. */
 export const HeartbeatStatus = {
@@ -168,6 +168,9 @@ export class VmwpRuntime {
         integrationServices: {
           heartbeat: config.integrationServices.heartbeat,
           shutdown: config.integrationServices.shutdown,
+          kvp: config.integrationServices.kvp === true,
+          timesync: config.integrationServices.timesync === true,
+          vss: config.integrationServices.vss === true,
         },
       },
       root: this.#idleRootVps.pop() ?? (await hv.attachRootVp()),
@@ -386,6 +389,37 @@ export class VmwpVm {
       this.#expectExit = false;
       throw error;
     }
+  }
+
+  /**
+   * One request to the VM's integration services (KVP, VSS, their state). Resolves with the IC's
+   * own result value (`{ ok: false, reason: 'not-offered' }` when the VM does not run that IC);
+   * rejects only when the VM is not running.
+   */
+  ic(request: IcRequest): Promise<unknown> {
+    if (this.#exited) return Promise.reject(new VmwpError('ERR_VMWP_STATE', 'the VM is not running'));
+    const id = this.#nextCall++;
+    // VSS freeze may take the guest's writers up to a minute; KVP answers within 30 s.
+    const wait = 70_000;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#calls.delete(id);
+        reject(
+          new VmwpError('ERR_VMWP_TIMEOUT', `the VM worker did not answer ${request.op} within ${wait} ms`),
+        );
+      }, wait);
+      this.#calls.set(id, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.#post({ type: 'ic', id, request });
+    });
   }
 
   /**

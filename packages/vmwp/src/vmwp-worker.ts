@@ -15,7 +15,7 @@ import {
   privilegeMask,
 } from '@viridian/hvdef';
 import { connectRootVp, PAGE_SIZE, VP_CONTROL_BYTES, VpControl, VpRunState } from '@viridian/hypervisor';
-import { HeartbeatStatus as IcHeartbeat, IcHost, type IcName, icDevices } from '@viridian/ic';
+import { IC_NAMES, HeartbeatStatus as IcHeartbeat, IcHost, type IcName, icDevices } from '@viridian/ic';
 import { createSynicServerTransport, type SynicServerTransport } from '@viridian/vmbus';
 import {
   type BootParams,
@@ -29,7 +29,7 @@ import {
   fwWord,
   guestLayout,
 } from './firmware-page.js';
-import type { FromVmwp, ToVmwp, VmwpWorkerData } from './protocol.js';
+import type { FromVmwp, IcRequest, ToVmwp, VmwpWorkerData } from './protocol.js';
 import { capturePages, restorePages, SAVED_VM_VERSION, type SavedVm, validateSavedVm } from './saved-vm.js';
 
 const data = workerData as VmwpWorkerData;
@@ -75,7 +75,10 @@ let tick: NodeJS.Timeout | undefined;
 /** Integration services offered over VMBus, by the VM's settings. */
 const icNames: IcName[] = [
   ...(config.integrationServices.heartbeat ? (['heartbeat'] as const) : []),
+  ...(config.integrationServices.kvp === true ? (['kvp'] as const) : []),
+  ...(config.integrationServices.timesync === true ? (['timeSync'] as const) : []),
   ...(config.integrationServices.shutdown ? (['shutdown'] as const) : []),
+  ...(config.integrationServices.vss === true ? (['vss'] as const) : []),
 ];
 let transport: SynicServerTransport | undefined;
 let devices: DeviceHost | undefined;
@@ -371,6 +374,70 @@ async function shutdown(timeoutMs: number): Promise<boolean> {
   }
 }
 
+// ---- integration services ------------------------------------------------------------------------
+
+/** The guest's clock minus the host's, ms, from what the firmware last wrote (undefined if unknown). */
+function guestClockOffsetMs(): number | undefined {
+  if (ram === undefined || phase === 'down') return undefined;
+  const view = new DataView(ram);
+  const clockMs = view.getFloat64(Fw.clockMs, true);
+  const atRefMs = view.getFloat64(Fw.clockRefMs, true);
+  // Guest-written: only plausible readings count.
+  if (!Number.isFinite(clockMs) || !Number.isFinite(atRefMs) || clockMs <= 0 || atRefMs <= 0)
+    return undefined;
+  const refNowMs = Number(childReferenceTime()) / 10_000;
+  const elapsed = refNowMs - atRefMs;
+  if (!(elapsed >= 0) || elapsed > 60_000) return undefined;
+  return Math.round((clockMs + elapsed - Date.now()) * 10) / 10;
+}
+
+/** A service the VM does not run: answered as a value, like every IC outcome. */
+const notOffered = (ic: IcName) => ({
+  ok: false,
+  outcome: 'not-offered',
+  reason: 'not-offered',
+  message: `the ${ic} integration service is not offered to this VM`,
+});
+
+function icRequest(request: IcRequest): Promise<unknown> | unknown {
+  const kvpIc = (): IcHost | undefined => (icNames.includes('kvp') ? ics : undefined);
+  switch (request.op) {
+    case 'kvpGet':
+      return kvpIc()?.kvp.get(request.pool, request.key) ?? notOffered('kvp');
+    case 'kvpSet':
+      return kvpIc()?.kvp.set(request.pool, request.key, request.value) ?? notOffered('kvp');
+    case 'kvpRemove':
+      return kvpIc()?.kvp.remove(request.pool, request.key) ?? notOffered('kvp');
+    case 'kvpList':
+      return kvpIc()?.kvp.list(request.pool) ?? notOffered('kvp');
+    case 'vssFreeze':
+      return (icNames.includes('vss') ? ics?.vssFreeze(60_000) : undefined) ?? notOffered('vss');
+    case 'vssThaw':
+      return (icNames.includes('vss') ? ics?.vssThaw(30_000) : undefined) ?? notOffered('vss');
+    case 'icState': {
+      const services = IC_NAMES.map((name) => ({
+        name,
+        enabled: icNames.includes(name),
+        status: icNames.includes(name) ? (ics?.status(name) ?? 'not-connected') : 'disabled',
+        version: ics?.negotiatedVersion(name),
+      }));
+      const ts = icNames.includes('timeSync') ? ics?.timeSync() : undefined;
+      return {
+        services,
+        heartbeat: ics?.heartbeat().text,
+        timeSync:
+          ts === undefined
+            ? undefined
+            : {
+                samplesSent: ts.samplesSent,
+                samplesAnswered: ts.samplesAnswered,
+                guestClockOffsetMs: guestClockOffsetMs(),
+              },
+      };
+    }
+  }
+}
+
 // ---- messages from the runtime -------------------------------------------------------------------
 
 function onFirmware(m: Extract<ToVmwp, { type: 'firmware' }>): void {
@@ -429,6 +496,17 @@ port.on('message', (m: ToVmwp) => {
       break;
     case 'vp-exit':
       onVpExit(m);
+      break;
+    case 'ic':
+      Promise.resolve()
+        .then(() => {
+          if (phase !== 'running' && phase !== 'paused') throw new Error(`the VM is ${phase}`);
+          return icRequest(m.request);
+        })
+        .then(
+          (value) => post({ type: 'reply', id: m.id, ok: true, value }),
+          (error: unknown) => post({ type: 'reply', id: m.id, ok: false, error: (error as Error).message }),
+        );
       break;
     case 'call':
       call(m).then(
