@@ -34,6 +34,9 @@ const ctx: GuestContext = {
   get uptimeMs() {
     return performance.now() - bootAt;
   },
+  // This in-process runtime runs no KVP service.
+  publish: () => false,
+  hostItem: () => undefined,
   log(message: string) {
     const second = Math.floor(performance.now() / 1000);
     if (second !== logWindow) {

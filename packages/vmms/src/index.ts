@@ -26,6 +26,14 @@ export {
 export { ErrorCode, isErrorCode, VmmsError } from './errors.js';
 export { EventLevel, EventLog, type EventQuery, type VmEvent } from './event-log.js';
 export { type Connection, connectInProcess } from './in-process.js';
+export {
+  type IcCall,
+  type IcServiceState,
+  type IcState,
+  type KvpItem,
+  KvpPoolName,
+  type VssResultInfo,
+} from './integration.js';
 export { type JobError, type JobInfo, JobManager, JobState } from './jobs.js';
 export { LifecycleEvent, legalIn, VmLifecycle, VmState } from './lifecycle.js';
 export {

@@ -2,6 +2,7 @@ import { Packr } from 'msgpackr';
 import type { VmChanges, VmSpec } from './config.js';
 import { ErrorCode, VmmsError } from './errors.js';
 import type { VmEvent } from './event-log.js';
+import type { IcState, KvpItem, VssResultInfo } from './integration.js';
 import type { JobError, JobInfo } from './jobs.js';
 import { LifecycleEvent, legalIn, type VmState } from './lifecycle.js';
 import type { VmDetail, VmSummary } from './vmms.js';
@@ -54,6 +55,13 @@ export interface Api {
   'vm.pause': { request: { vm: string }; result: JobInfo };
   'vm.resume': { request: { vm: string }; result: JobInfo };
   'vm.discardSaved': { request: { vm: string }; result: VmDetail };
+  'ic.list': { request: { vm: string }; result: IcState };
+  'kvp.get': { request: { vm: string; key: string; pool?: number }; result: KvpItem };
+  'kvp.list': { request: { vm: string; pool?: number }; result: KvpItem[] };
+  'kvp.set': { request: { vm: string; key: string; value: string; pool?: number }; result: null };
+  'kvp.remove': { request: { vm: string; key: string; pool?: number }; result: null };
+  'vss.freeze': { request: { vm: string }; result: VssResultInfo };
+  'vss.thaw': { request: { vm: string }; result: VssResultInfo };
   'job.get': { request: { job: string }; result: JobInfo };
   'job.list': { request: Record<never, never>; result: JobInfo[] };
   'job.cancel': { request: { job: string }; result: JobInfo };
@@ -126,6 +134,33 @@ export const COMMANDS: Record<RequestKind, CommandSpec> = {
   'vm.pause': { role: Role.Operator, legalIn: legalIn(LifecycleEvent.Pause), required: vm },
   'vm.resume': { role: Role.Operator, legalIn: legalIn(LifecycleEvent.Resume), required: vm },
   'vm.discardSaved': { role: Role.Operator, legalIn: legalIn(LifecycleEvent.DiscardSaved), required: vm },
+  'ic.list': { role: Role.Viewer, legalIn: ['Running', 'Paused'], required: vm },
+  'kvp.get': {
+    role: Role.Viewer,
+    legalIn: ['Running', 'Paused'],
+    required: { vm: 'string', key: 'string' },
+    optional: { pool: 'number' },
+  },
+  'kvp.list': {
+    role: Role.Viewer,
+    legalIn: ['Running', 'Paused'],
+    required: vm,
+    optional: { pool: 'number' },
+  },
+  'kvp.set': {
+    role: Role.Operator,
+    legalIn: ['Running', 'Paused'],
+    required: { vm: 'string', key: 'string', value: 'string' },
+    optional: { pool: 'number' },
+  },
+  'kvp.remove': {
+    role: Role.Operator,
+    legalIn: ['Running', 'Paused'],
+    required: { vm: 'string', key: 'string' },
+    optional: { pool: 'number' },
+  },
+  'vss.freeze': { role: Role.Operator, legalIn: ['Running'], required: vm },
+  'vss.thaw': { role: Role.Operator, legalIn: ['Running'], required: vm },
   'job.get': { role: Role.Viewer, required: { job: 'string' } },
   'job.list': { role: Role.Viewer, required: none },
   'job.cancel': { role: Role.Operator, required: { job: 'string' } },

@@ -1,4 +1,5 @@
 import type { VmConfig } from './config.js';
+import type { IcCall } from './integration.js';
 
 /** Heartbeat as Hyper-V reports it for a VM's heartbeat integration service. */
 export const HeartbeatStatus = {
@@ -60,6 +61,11 @@ export interface RunningVm {
   /** The share of one host processor this VM may use, set by VMMS from the VMs' weights, reserves and limits. */
   setCpuBudget(percent: number): void;
   stats(): VmRuntimeStats;
+  /**
+   * One request to the VM's integration services (KVP, VSS, their state); resolves with the IC's own
+   * result value. Runtimes without integration-service access leave it out.
+   */
+  ic?(request: IcCall): Promise<unknown>;
 }
 
 /**

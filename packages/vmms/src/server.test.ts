@@ -235,3 +235,81 @@ test('a second service on the same data directory is refused; a stale socket is 
     error: { code: 'Internal', message: 'x' },
   });
 });
+
+test('integration services over the API: viewers read KVP and IC state, operators set and freeze', async () => {
+  const admin = await Raw.open();
+  await admin.hello();
+  await admin.call(1, { kind: 'vm.create', spec: { name: 'k', image: 'counter', memoryMB: 32 } });
+  // Off: the request is refused with the VM's state, not a crash.
+  expect(await admin.call(2, { kind: 'kvp.list', vm: 'k' })).toMatchObject({
+    ok: false,
+    error: { code: 'InvalidState' },
+  });
+  const v = (await admin.call(3, { kind: 'token.create', name: 'watcher', role: 'viewer' })) as {
+    result: { token: string };
+  };
+  const o = (await admin.call(4, { kind: 'token.create', name: 'ops', role: 'operator' })) as {
+    result: { token: string };
+  };
+  const started = (await admin.call(5, { kind: 'vm.start', vm: 'k' })) as { result: { id: string } };
+  expect((await host.vmms.jobs.wait(started.result.id)).state).toBe('Completed');
+  const viewer = await Raw.open();
+  await viewer.hello(v.result.token);
+  const operator = await Raw.open();
+  await operator.hello(o.result.token);
+  // Wait for the guest to connect KVP and VSS.
+  const end = Date.now() + 20_000;
+  let state: unknown;
+  for (let id = 10; Date.now() < end; id++) {
+    state = await viewer.call(id, { kind: 'ic.list', vm: 'k' });
+    const services = (state as { result?: { services: { name: string; status: string }[] } }).result
+      ?.services;
+    if (services?.every((s) => s.status === 'ok')) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(state).toMatchObject({
+    ok: true,
+    result: {
+      services: expect.arrayContaining([{ name: 'kvp', enabled: true, status: 'ok', version: '4.0' }]),
+    },
+  });
+  expect(await viewer.call(100, { kind: 'kvp.set', vm: 'k', key: 'Role', value: 'web' })).toMatchObject({
+    ok: false,
+    error: { code: 'Unauthorized' },
+  });
+  expect(await operator.call(101, { kind: 'kvp.set', vm: 'k', key: 'Role', value: 'web' })).toMatchObject({
+    ok: true,
+    result: null,
+  });
+  expect(await viewer.call(102, { kind: 'kvp.get', vm: 'k', key: 'Role' })).toMatchObject({
+    ok: true,
+    result: { key: 'Role', value: 'web' },
+  });
+  expect(await viewer.call(103, { kind: 'kvp.get', vm: 'k', key: 'Nope' })).toMatchObject({
+    ok: false,
+    error: { code: 'NotFound' },
+  });
+  const guest = (await viewer.call(104, { kind: 'kvp.list', vm: 'k', pool: 1 })) as {
+    result: { key: string; value: string }[];
+  };
+  expect(guest.result).toContainEqual({ key: 'GuestProgram', value: 'counter' });
+  expect(await viewer.call(105, { kind: 'kvp.get', vm: 'k', key: 'x', pool: 9 })).toMatchObject({
+    ok: false,
+    error: { code: 'InvalidArgument' },
+  });
+  expect(await viewer.call(106, { kind: 'vss.freeze', vm: 'k' })).toMatchObject({
+    ok: false,
+    error: { code: 'Unauthorized' },
+  });
+  expect(await operator.call(107, { kind: 'vss.freeze', vm: 'k' })).toMatchObject({
+    ok: true,
+    result: { outcome: 'ok' },
+  });
+  expect(await operator.call(108, { kind: 'vss.thaw', vm: 'k' })).toMatchObject({ ok: true });
+  expect(await operator.call(109, { kind: 'kvp.remove', vm: 'k', key: 'Role' })).toMatchObject({ ok: true });
+  const off = (await admin.call(110, { kind: 'vm.stop', vm: 'k', turnOff: true })) as {
+    result: { id: string };
+  };
+  await host.vmms.jobs.wait(off.result.id);
+  for (const r of [admin, viewer, operator]) r.socket.destroy();
+});

@@ -117,7 +117,16 @@ export class ApiSession {
         this.#host.vmms.events.append(HOST_LOG_ID, '', EventLevel.Warning, 'unauthorized', text);
         throw new VmmsError(ErrorCode.Unauthorized, text);
       }
-      this.#send({ t: 'res', id, ok: true, result: this.#dispatch(request) ?? null });
+      const result = this.#dispatch(request);
+      if (result instanceof Promise) {
+        // Integration-service requests wait for the guest's answer.
+        result.then(
+          (value: unknown) => this.#send({ t: 'res', id, ok: true, result: value ?? null }),
+          (error: unknown) => this.#reply(id, toVmmsError(error)),
+        );
+        return;
+      }
+      this.#send({ t: 'res', id, ok: true, result: result ?? null });
     } catch (error) {
       this.#reply(id, toVmmsError(error));
     }
@@ -165,6 +174,20 @@ export class ApiSession {
         return vmms.resume(request.vm);
       case 'vm.discardSaved':
         return vmms.discardSavedState(request.vm);
+      case 'ic.list':
+        return vmms.icState(request.vm);
+      case 'kvp.get':
+        return vmms.kvpGet(request.vm, request.key, request.pool);
+      case 'kvp.list':
+        return vmms.kvpList(request.vm, request.pool);
+      case 'kvp.set':
+        return vmms.kvpSet(request.vm, request.key, request.value, request.pool);
+      case 'kvp.remove':
+        return vmms.kvpRemove(request.vm, request.key, request.pool);
+      case 'vss.freeze':
+        return vmms.vss(request.vm, 'freeze');
+      case 'vss.thaw':
+        return vmms.vss(request.vm, 'thaw');
       case 'job.get':
         return vmms.jobs.get(request.job);
       case 'job.list':

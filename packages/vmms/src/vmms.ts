@@ -13,6 +13,14 @@ import {
 import { ErrorCode, VmmsError } from './errors.js';
 import { EventLevel, EventLog, HOST_LOG_ID } from './event-log.js';
 import { isGuid } from './guid.js';
+import {
+  checkPool,
+  type IcState,
+  icCall,
+  type KvpItem,
+  type VssResultInfo,
+  versionText,
+} from './integration.js';
 import { type JobHandle, type JobInfo, JobManager } from './jobs.js';
 import { LifecycleEvent, VmLifecycle, VmState } from './lifecycle.js';
 import type { HeartbeatStatus, RunningVm, VmExit, VmRuntime } from './runtime.js';
@@ -295,6 +303,64 @@ export class Vmms {
       this.#log(record, EventLevel.Info, 'resumed', 'resumed');
       return this.#summary(record);
     });
+  }
+
+  /** The state of each integration service of a running VM, with time sync's guest clock offset. */
+  async icState(ref: string): Promise<IcState> {
+    const raw = (await icCall(this.#icTarget(ref), { op: 'icState' })) as IcState & {
+      services: Array<IcState['services'][number] & { version?: unknown }>;
+    };
+    return {
+      ...raw,
+      services: raw.services.map((s) => {
+        const version = versionText(s.version);
+        return { name: s.name, enabled: s.enabled, status: s.status, ...(version ? { version } : {}) };
+      }),
+    };
+  }
+
+  async kvpGet(ref: string, key: string, pool?: number): Promise<KvpItem> {
+    const p = checkPool(pool);
+    const r = (await icCall(this.#icTarget(ref), { op: 'kvpGet', pool: p, key })) as { value: string };
+    return { key, value: r.value };
+  }
+
+  async kvpList(ref: string, pool?: number): Promise<KvpItem[]> {
+    const p = checkPool(pool);
+    const r = (await icCall(this.#icTarget(ref), { op: 'kvpList', pool: p })) as { items: KvpItem[] };
+    return r.items.map(({ key, value }) => ({ key, value }));
+  }
+
+  async kvpSet(ref: string, key: string, value: string, pool?: number): Promise<null> {
+    const record = this.#find(ref);
+    const p = checkPool(pool);
+    await icCall(this.#icTarget(ref), { op: 'kvpSet', pool: p, key, value });
+    this.#log(record, EventLevel.Info, 'kvp', `KVP item ${key} set in pool ${p}`);
+    return null;
+  }
+
+  async kvpRemove(ref: string, key: string, pool?: number): Promise<null> {
+    const record = this.#find(ref);
+    const p = checkPool(pool);
+    await icCall(this.#icTarget(ref), { op: 'kvpRemove', pool: p, key });
+    this.#log(record, EventLevel.Info, 'kvp', `KVP item ${key} removed from pool ${p}`);
+    return null;
+  }
+
+  async vss(ref: string, op: 'freeze' | 'thaw'): Promise<VssResultInfo> {
+    const record = this.#find(ref);
+    await icCall(this.#icTarget(ref), { op: op === 'freeze' ? 'vssFreeze' : 'vssThaw' });
+    this.#log(record, EventLevel.Info, 'vss', op === 'freeze' ? 'VSS freeze done' : 'VSS thaw done');
+    return { outcome: 'ok' };
+  }
+
+  #icTarget(ref: string): RunningVm {
+    const record = this.#find(ref);
+    const state = record.lifecycle.state;
+    if (state !== VmState.Running && state !== VmState.Paused) {
+      throw new VmmsError(ErrorCode.InvalidState, `the VM is ${state}; integration services need it running`);
+    }
+    return this.#running(record);
   }
 
   /** Drops a Saved VM's saved state, leaving it Off. */
