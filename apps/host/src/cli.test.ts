@@ -107,7 +107,18 @@ const json = async (...args: string[]) => {
 test('--help lists the commands with examples; --version prints it; exit 0', async () => {
   const help = await cli(['--help']);
   expect(help.code).toBe(0);
-  for (const word of ['serve', 'vm', 'events', 'demo', 'Examples:', '--json', '--data-dir']) {
+  for (const word of [
+    'serve',
+    'vm',
+    'events',
+    'kvp',
+    'ic',
+    'vss',
+    'demo',
+    'Examples:',
+    '--json',
+    '--data-dir',
+  ]) {
     expect(help.stdout).toContain(word);
   }
   const vmHelp = await cli(['vm', '--help']);
@@ -262,6 +273,56 @@ test('a viewer token may list but not start; the refusal is logged', async () =>
   const hostEvents = await json('events', '--limit', '500');
   expect(hostEvents.some((e: { kind: string }) => e.kind === 'unauthorized')).toBe(true);
   await v('vm', 'remove', 'guarded');
+});
+
+test('integration services through the CLI: ic list, kvp set/get/remove, vss freeze/thaw, roles, exit codes', async () => {
+  await json('vm', 'new', 'icvm', '--image', 'counter', '--memory', '32');
+  expect((await v('kvp', 'get', 'icvm')).code).toBe(1); // Off: no integration services
+  expect((await v('vm', 'start', 'icvm')).code).toBe(0);
+  const end = Date.now() + 30_000;
+  let state: { services: { name: string; status: string }[]; timeSync?: { guestClockOffsetMs?: number } };
+  do {
+    state = await json('ic', 'list', 'icvm');
+    if (state.services.every((s) => s.status === 'ok') && state.timeSync?.guestClockOffsetMs !== undefined)
+      break;
+    await new Promise((r) => setTimeout(r, 250));
+  } while (Date.now() < end);
+  expect(state.services.map((s) => `${s.name}:${s.status}`)).toEqual([
+    'heartbeat:ok',
+    'kvp:ok',
+    'timeSync:ok',
+    'shutdown:ok',
+    'vss:ok',
+  ]);
+  const table = await v('ic', 'list', 'icvm');
+  expect(table.stdout).toMatch(/time sync: guest clock offset -?\d+(\.\d+)? ms/);
+  expect((await v('kvp', 'set', 'icvm', 'Role', 'frontend')).code).toBe(0);
+  expect(await v('kvp', 'get', 'icvm', 'Role')).toMatchObject({ code: 0, stdout: 'frontend\n' });
+  expect(await json('kvp', 'get', 'icvm', 'Role')).toEqual({ key: 'Role', value: 'frontend' });
+  const guest = await json('kvp', 'get', 'icvm', '--pool', 'guest');
+  expect(guest).toContainEqual({ key: 'VirtualMachineName', value: 'icvm' });
+  const missing = await v('kvp', 'get', 'icvm', 'Nope');
+  expect(missing.code).toBe(1);
+  expect(missing.stderr).toMatch(/NotFound/);
+  expect((await v('kvp', 'get', 'icvm', '--pool', 'nowhere')).code).toBe(2);
+  expect((await v('kvp', 'set', 'icvm', 'OnlyKey')).code).toBe(2);
+  // The guest saw the host's item arrive (its log line is in the VM's event log).
+  const events = await json('events', '--vm', 'icvm', '--limit', '200');
+  expect(events.some((e: { message: string }) => e.message.includes('kvp: host set Role=frontend'))).toBe(
+    true,
+  );
+  const reader = await json('token', 'create', 'icreader', '--role', 'viewer');
+  const asViewer = (...args: string[]) => cli(['--data-dir', dir, ...args], { VIRIDIAN_TOKEN: reader.token });
+  expect((await asViewer('kvp', 'get', 'icvm', 'Role')).code).toBe(0);
+  const refused = await asViewer('vss', 'freeze', 'icvm');
+  expect(refused.code).toBe(1);
+  expect(refused.stderr).toMatch(/Unauthorized/);
+  expect(await json('vss', 'freeze', 'icvm')).toEqual({ vm: 'icvm', outcome: 'ok' });
+  expect(await json('vss', 'thaw', 'icvm')).toEqual({ vm: 'icvm', outcome: 'ok' });
+  expect((await v('kvp', 'remove', 'icvm', 'Role')).code).toBe(0);
+  expect((await v('kvp', 'get', 'icvm', 'Role')).code).toBe(1);
+  expect((await v('vm', 'stop', 'icvm', '--turn-off')).code).toBe(0);
+  expect((await v('vm', 'remove', 'icvm')).code).toBe(0);
 });
 
 test('the demo runs without a terminal: snapshots as plain lines, clean stop, exit 0', async () => {

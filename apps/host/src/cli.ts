@@ -10,6 +10,7 @@ import {
 } from '@viridian/vmms';
 import { SingleBar } from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { registerIcCommands } from './commands/ic.js';
 import { registerVhdCommand } from './commands/vhd.js';
 import { runDemo } from './demo.js';
 import { eventLine, jobLine, vmDetail, vmTable } from './format.js';
@@ -203,6 +204,9 @@ Examples:
   viridian vm stop web --turn-off                cut power at once
   viridian --json vm show web
   viridian events --vm web --follow
+  viridian kvp set web Role frontend             a KVP item the guest reads
+  viridian ic list web                           integration services and the guest clock offset
+  viridian vss freeze web
   viridian demo --duration 10                    a host with three VMs on a temporary directory`,
     );
 
@@ -386,6 +390,7 @@ Examples:
     });
 
   registerVhdCommand(program, io, json);
+  registerIcCommands(program, { connect, print });
 
   try {
     if (argv.length === 0) {
