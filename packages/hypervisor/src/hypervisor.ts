@@ -238,9 +238,28 @@ export class Hypervisor {
       this.stopped = true;
       Atomics.store(this.bell, HvBell.state, HvState.Stopped);
       this.requests.close();
-      const exited = once(this.worker, 'exit');
-      await this.worker.terminate();
-      await exited.catch(() => undefined);
+      // Bounded too: a thread that does not end is let go (unref'd, its VPs already see Stopped) and
+      // reported as an internal error, instead of holding the caller (a test hook, a host restart) forever.
+      const exited = Promise.race([
+        once(this.worker, 'exit').then(
+          () => true,
+          () => true,
+        ),
+        this.worker.terminate().then(
+          () => true,
+          () => true,
+        ),
+        new Promise<false>((resolve) => setTimeout(resolve, this.requestTimeoutMs, false).unref()),
+      ]);
+      if (!(await exited)) {
+        this.worker.unref();
+        const event: HypervisorEvent = {
+          type: 'internal-error',
+          message: `hypervisor thread did not exit within ${this.requestTimeoutMs} ms of stop; left to end on its own`,
+        };
+        this.events.push(event);
+        for (const l of this.listeners) l(event);
+      }
     }
   }
 }
