@@ -331,6 +331,11 @@ test('the demo runs without a terminal: snapshots as plain lines, clean stop, ex
   expect(demo.stdout).not.toContain('\u001b[');
   expect(demo.stdout).toMatch(/^primes-heavy\s+Running/m);
   expect(demo.stdout).toContain('demo finished: every VM is Off');
+  // The table carries what the guests report over KVP and time sync.
+  expect(demo.stdout).toMatch(/Clock\s+Guest KVP/);
+  // A host-set KVP item, as the guest read it, and a VSS freeze/thaw.
+  expect(demo.stdout).toMatch(/guest counter: kvp: host set DemoMessage=hello from the host/);
+  expect(demo.stdout).toContain('VSS on counter: freeze ok, thaw ok');
   const host = /host on (\S+)/.exec(demo.stdout)![1]!;
   expect(existsSync(host)).toBe(false);
 });
