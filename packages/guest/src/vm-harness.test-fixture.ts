@@ -9,9 +9,9 @@ import { createSynicServerTransport, type VmbusError } from '@viridian/vmbus';
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import { withParameters } from './program.js';
 
-const IMAGE = new URL('./image.test-fixture.ts', import.meta.url);
+export const IMAGE = new URL('./image.test-fixture.ts', import.meta.url);
 export const PROGRAMS = new URL('./programs.test-fixture.ts', import.meta.url);
-const PAGES = 512;
+export const PAGES = 512;
 const PRIVILEGES_PROPERTY = 0x0001_0000;
 
 let hv: Hypervisor;
@@ -39,7 +39,16 @@ export function hypervisor(): Hypervisor {
   return hv;
 }
 
-function createChild(root: GuestVp, image: string, privileges: bigint = CHILD_DEFAULT_PRIVILEGES): bigint {
+/** The root VP of the running test's hypervisor. */
+export function rootVp(): GuestVp {
+  return root;
+}
+
+export function createChild(
+  root: GuestVp,
+  image: string,
+  privileges: bigint = CHILD_DEFAULT_PRIVILEGES,
+): bigint {
   const c = root.createPartition();
   expect(c.status).toBe(0);
   const id = c.partitionId;
@@ -73,7 +82,7 @@ export function guestEvent(id: bigint, match: (d: Record<string, unknown>) => bo
 }
 
 /** Tears a child down (its VPs stop holding processors the scheduler hands out). */
-function destroy(root: GuestVp, id: bigint): void {
+export function destroy(root: GuestVp, id: bigint): void {
   root.finalizePartition(id);
   root.deletePartition(id);
 }
