@@ -68,15 +68,25 @@ export interface ScsiController extends DeviceDefinition {
    * when the commands already running on it have finished, so the caller may then close the disk.
    */
   detach(lun: number): Promise<void>;
+  /**
+   * Swaps the backend of the disk at `lun` without telling the guest (no rescan): the disk keeps its
+   * identity (disk id, geometry). New commands to the LUN wait; once the commands running on the old
+   * backend have finished, `next` is used: a backend, or a function called only then (the old backend
+   * is idle while it runs, e.g. to flush and close it) that returns one. If `next` fails, or the new
+   * backend's size or sector size differs, the LUN stays on the old backend and the promise rejects.
+   */
+  replace(lun: number, next: ScsiBackend | (() => Promise<ScsiBackend>)): Promise<void>;
   /** Attached LUNs, ascending. */
   readonly luns: readonly number[];
   readonly stats: ScsiControllerStats;
 }
 
 interface Lun {
-  readonly disk: ScsiDisk;
+  disk: ScsiDisk;
   inflight: number;
   drained: (() => void)[];
+  /** Set while `replace` runs: commands arriving meanwhile wait for it. */
+  swapping: Promise<void> | undefined;
 }
 
 type InitState = 'begin' | 'version' | 'properties' | 'end' | 'ready';
@@ -217,7 +227,13 @@ export function scsiController(options: ScsiControllerOptions): ScsiController {
     if (op === ScsiOp.ReportLuns && addressed) {
       return reply(NtStatus.Success, srb, reportLuns(cdb, buffer), senseMax);
     }
-    const lun = addressed ? luns.get(srb.getUint8(Srb.lun)) : undefined;
+    const lunNumber = srb.getUint8(Srb.lun);
+    let lun = addressed ? luns.get(lunNumber) : undefined;
+    // A backend swap in progress: the command runs on whatever backend the LUN has afterwards.
+    while (lun?.swapping) {
+      await lun.swapping;
+      lun = luns.get(lunNumber);
+    }
     if (!lun) {
       // No disk at this address: INQUIRY still answers (peripheral qualifier "not connected").
       if (op === ScsiOp.Inquiry && cdb.length >= 5 && (cdb[1]! & 1) === 0 && cdb[2] === 0) {
@@ -283,7 +299,7 @@ export function scsiController(options: ScsiControllerOptions): ScsiController {
       if (luns.has(lun)) throw new Error(`LUN ${lun} is already attached`);
       const target = await ScsiDisk.open(disk, maxTransfer);
       if (luns.has(lun)) throw new Error(`LUN ${lun} is already attached`);
-      luns.set(lun, { disk: target, inflight: 0, drained: [] });
+      luns.set(lun, { disk: target, inflight: 0, drained: [], swapping: undefined });
       rescan();
     },
     async detach(lun) {
@@ -292,6 +308,34 @@ export function scsiController(options: ScsiControllerOptions): ScsiController {
       luns.delete(lun);
       rescan();
       if (entry.inflight > 0) await new Promise<void>((resolve) => entry.drained.push(resolve));
+    },
+    async replace(lun, next) {
+      const entry = luns.get(lun);
+      if (!entry) throw new Error(`LUN ${lun} is not attached`);
+      if (entry.swapping) throw new Error(`LUN ${lun} is already being replaced`);
+      let done!: () => void;
+      entry.swapping = new Promise<void>((resolve) => {
+        done = resolve;
+      });
+      try {
+        if (entry.inflight > 0) await new Promise<void>((resolve) => entry.drained.push(resolve));
+        const backend = typeof next === 'function' ? await next() : next;
+        const old = entry.disk;
+        if (
+          backend.sectorSize !== old.blockSize ||
+          Math.floor(backend.sizeBytes / backend.sectorSize) !== old.blocks
+        )
+          throw new Error(`LUN ${lun}: the new backend's size or sector size differs from the disk's`);
+        // Same identity as before: to the guest this is the same disk.
+        entry.disk = new ScsiDisk(
+          backend,
+          { diskId: old.diskId, physicalSectorSize: old.physicalBlockSize },
+          maxTransfer,
+        );
+      } finally {
+        entry.swapping = undefined;
+        done();
+      }
     },
     get luns() {
       return [...luns.keys()].sort((a, b) => a - b);
