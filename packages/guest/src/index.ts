@@ -21,6 +21,7 @@ export {
   VMBUS_SINT,
   VMBUS_VECTOR,
 } from './enlighten.js';
+export { type DiskChange } from './disks.js';
 export { GuestError, GuestErrorCode } from './errors.js';
 export {
   BUILTIN_PROGRAMS,
@@ -39,9 +40,10 @@ export {
   boot,
   type Guest,
   type GuestClock,
-  type GuestDisk,
   type GuestKvp,
   type GuestRuntime,
   type StopNotice,
 } from './runtime.js';
 export { Synic, type SynicMessage } from './synic.js';
+/** The block device type of `guest.disks`, from the storage VSC. */
+export type { BlockDevice } from '@viridian/storage';

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { type GuestConsoleEvent, RateLimitedConsole } from './console.js';
 import { GuestError } from './errors.js';
-import { guestImageUrl, loadProgram, parseImageParameters, withParameters } from './program.js';
+import {
+  BUILTIN_PROGRAMS,
+  guestImageUrl,
+  loadProgram,
+  parseImageParameters,
+  withParameters,
+} from './program.js';
 import { countPrimes } from './programs/primes.js';
 
 describe('image parameters', () => {
@@ -28,7 +34,7 @@ describe('image parameters', () => {
 
 describe('programs', () => {
   it('loads the built-ins and refuses modules without main', async () => {
-    for (const name of ['idle', 'primes', 'kv-health']) {
+    for (const name of Object.keys(BUILTIN_PROGRAMS)) {
       expect(typeof (await loadProgram(name)).main).toBe('function');
     }
     await expect(loadProgram('file:///no/such/program.js')).rejects.toMatchObject({

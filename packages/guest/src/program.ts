@@ -16,6 +16,7 @@ export const BUILTIN_PROGRAMS = {
   idle: 'idles politely (halts between ticks) and reports its identity',
   primes: 'CPU-bound prime search that yields at every slice',
   'kv-health': 'a key-value store over KVP that reports application health with heartbeat',
+  'disk-probe': 'writes, flushes and reads back a pattern at both ends of every disk (scratch disks only)',
 } as const;
 export type BuiltinProgram = keyof typeof BUILTIN_PROGRAMS;
 
@@ -23,6 +24,7 @@ const builtins: Record<BuiltinProgram, () => Promise<unknown>> = {
   idle: () => import('./programs/idle.js'),
   primes: () => import('./programs/primes.js'),
   'kv-health': () => import('./programs/kv-health.js'),
+  'disk-probe': () => import('./programs/disk-probe.js'),
 };
 
 /** Parameters the host passes in the image URL's query. */

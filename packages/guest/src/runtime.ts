@@ -14,8 +14,10 @@ import {
   type TimeSyncCorrection,
   type VssWriter,
 } from '@viridian/ic';
+import { type BlockDevice, SCSI_INTERFACE_ID } from '@viridian/storage';
 import type { ClientTransport, VmbusError } from '@viridian/vmbus';
 import { type ConsoleSink, defaultConsoleSink, type GuestLogLevel, RateLimitedConsole } from './console.js';
+import { bindStorage, type DiskChange, DiskSet } from './disks.js';
 import {
   type Enlightenment,
   type EnlightenOptions,
@@ -31,16 +33,6 @@ export interface StopNotice {
   readonly reason: string;
   /** 'host': a shutdown IC request; 'program': the guest program asked (or returned). */
   readonly by: 'host' | 'program';
-}
-
-/** A block device a storage VSC exposes (none is bound until a storage driver is registered). */
-export interface GuestDisk {
-  readonly name: string;
-  readonly sectorSize: number;
-  readonly sectorCount: bigint;
-  read(lba: bigint, sectors: number): Promise<Uint8Array>;
-  write(lba: bigint, data: Uint8Array): Promise<void>;
-  flush(): Promise<void>;
 }
 
 /** KVP as a guest program sees it. */
@@ -77,8 +69,16 @@ export interface Guest {
   readonly identity: Readonly<Record<string, string>>;
   readonly kvp: GuestKvp;
   readonly clock: GuestClock;
-  /** Disks bound from storage VSC offers. */
-  readonly disks: readonly GuestDisk[];
+  /**
+   * The block devices of the synthetic SCSI controller present now, by LUN (empty without a
+   * controller). Live: a disk the host hot-adds appears after the controller's rescan; a removed one
+   * leaves, and its `removed` is set.
+   */
+  readonly disks: readonly BlockDevice[];
+  /** The block device at `lun`, if one is present. */
+  disk(lun: number): BlockDevice | undefined;
+  /** Called after a rescan added or removed disks. Returns an unsubscribe function. */
+  onDiskChange(listener: (change: DiskChange) => void): () => void;
   /** Names of the VSC drivers bound at boot. */
   readonly drivers: readonly string[];
   /** Registers a hook run on a shutdown request, before the VPs stop. Returns an unregister function. */
@@ -122,6 +122,11 @@ export interface BootOptions extends EnlightenOptions {
   readonly shutdownHookTimeoutMs?: number;
   /** Whether the guest answers hibernate requests (default false: answered E_FAIL). */
   readonly hibernateSupported?: boolean;
+  /**
+   * Longest the storage controller's handshake and first bus scan may take, ms (default 10 000); past
+   * it the guest boots without disks (they still appear if the controller answers later).
+   */
+  readonly storageTimeoutMs?: number;
 }
 
 /** The booted runtime. */
@@ -220,6 +225,8 @@ export async function boot(vp: GuestVp, options: BootOptions = {}): Promise<Gues
     },
   });
 
+  const disks = new DiskSet((error) => log(`disk change listener failed: ${String(error)}`, 'error'));
+
   // VMBus: connect over the given transport, then bind every offered interface we have a driver for.
   let bus: GuestBus | undefined;
   let vmbusVersion: number | undefined;
@@ -243,6 +250,22 @@ export async function boot(vp: GuestVp, options: BootOptions = {}): Promise<Gues
         bound.push(driver.name);
       } catch (error) {
         busErrors.push(`bind ${driver.name}: ${String(error)}`);
+      }
+    }
+    // Storage last: a controller that fails or stalls must not keep the other drivers from binding.
+    if (offered(bus, SCSI_INTERFACE_ID)) {
+      const result = await bindStorage(bus, disks, {
+        memory: vp.memory.ram,
+        allocatePages: (count) => allocator.allocateOrThrow(count),
+        timeoutMs: options.storageTimeoutMs ?? 10_000,
+      });
+      if (result.outcome === 'bound') {
+        bound.push('storvsc');
+      } else {
+        const why =
+          result.outcome === 'failed' ? result.error : 'no answer from the controller in time';
+        busErrors.push(`bind storvsc: ${why}`);
+        log(`storage controller not initialized, no disks: ${why}`, 'error');
       }
     }
   }
@@ -271,7 +294,11 @@ export async function boot(vp: GuestVp, options: BootOptions = {}): Promise<Gues
         return ics.timeSync.history;
       },
     },
-    disks: [],
+    get disks() {
+      return disks.devices;
+    },
+    disk: (lun) => disks.device(lun),
+    onDiskChange: (listener) => disks.onChange(listener),
     drivers: bound,
     onShutdown(hook) {
       hooks.push(hook);
