@@ -1,10 +1,12 @@
 // The host side shared by the end-to-end tests: a hypervisor with one root VP in this thread, child
 // partitions booting the guest runtime image, and per VM a VMBus server on the SynIC serving every
-// integration component through IcHost.
-import { DeviceHost } from '@viridian/device-sdk';
+// integration component through IcHost, plus (when a test asks) a synthetic SCSI controller and
+// further devices.
+import { type DeviceDefinition, DeviceHost } from '@viridian/device-sdk';
 import { CHILD_DEFAULT_PRIVILEGES, HvPartitionPrivilege, privilegeMask } from '@viridian/hvdef';
 import { connectRootVp, type GuestVp, Hypervisor, type HypervisorEvent } from '@viridian/hypervisor';
 import { IcHost, icDevices } from '@viridian/ic';
+import { type ScsiBackend, type ScsiController, scsiController } from '@viridian/storage';
 import { createSynicServerTransport, type VmbusError } from '@viridian/vmbus';
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import { withParameters } from './program.js';
@@ -98,10 +100,20 @@ export interface Vm {
   readonly root: GuestVp;
   readonly ics: IcHost;
   readonly host: DeviceHost;
+  /** The VM's synthetic SCSI controller, when the test offered one. */
+  readonly scsi: ScsiController | undefined;
   readonly errors: string[];
 }
 
-export async function startVm(program: string, opts: { drift?: number } = {}): Promise<Vm> {
+export interface VmOptions {
+  readonly drift?: number;
+  /** Offers a synthetic SCSI controller with these disks attached before the guest boots. */
+  readonly scsi?: { readonly disks?: readonly { readonly lun: number; readonly disk: ScsiBackend }[] };
+  /** Further devices offered on the VM's bus (hostile ones, say). */
+  readonly devices?: readonly DeviceDefinition[];
+}
+
+export async function startVm(program: string, opts: VmOptions = {}): Promise<Vm> {
   const image = withParameters(`${IMAGE.href}?scenario=run`, {
     program,
     ...(opts.drift !== undefined ? { clockDrift: opts.drift } : {}),
@@ -131,10 +143,17 @@ export async function startVm(program: string, opts: { drift?: number } = {}): P
     onError: (e) => errors.push(`${e.code} ${e.message}`),
   });
   for (const d of icDevices(ics)) host.add(d);
+  let scsi: ScsiController | undefined;
+  if (opts.scsi) {
+    scsi = scsiController({ instanceId: `5c5c0000-0000-4000-8000-${id.toString(16).padStart(12, '0')}` });
+    host.add(scsi);
+    for (const { lun, disk } of opts.scsi.disks ?? []) await scsi.attach(lun, disk);
+  }
+  for (const d of opts.devices ?? []) host.add(d);
   const goWord = new Int32Array(go);
   Atomics.store(goWord, 0, 1);
   Atomics.notify(goWord, 0);
-  return { id, root, ics, host, errors };
+  return { id, root, ics, host, scsi, errors };
 }
 
 export function stopVm(vm: Vm): void {
