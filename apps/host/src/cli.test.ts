@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,8 @@ function cliEntry(): string[] {
     '../../packages/vmbus',
     '../../packages/ic',
     '../../packages/threads',
+    '../../packages/storage',
+    '../../packages/vhd',
   ].map((p) => join(appDir, p));
   const fresh =
     existsSync(built) &&
@@ -50,12 +52,12 @@ interface Result {
   stderr: string;
 }
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
+function cli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = appDir): Promise<Result> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [...NODE_ARGS, ...args],
-      { cwd: appDir, env: { ...process.env, ...env }, timeout: 60_000 },
+      { cwd, env: { ...process.env, ...env }, timeout: 60_000 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
         resolve({ code, stdout, stderr });
@@ -324,6 +326,108 @@ test('integration services through the CLI: ic list, kvp set/get/remove, vss fre
   expect((await v('vm', 'stop', 'icvm', '--turn-off')).code).toBe(0);
   expect((await v('vm', 'remove', 'icvm')).code).toBe(0);
 });
+
+test('disks, checkpoints and backup of an Off VM through the CLI, with relative paths and exit codes', async () => {
+  const work = join(dir, 'disks');
+  mkdirSync(work);
+  // Run from `work`, so the relative disk and backup paths are resolved against it.
+  const here = (...args: string[]) => cli(['--data-dir', dir, ...args], {}, work);
+  const hereJson = async (...args: string[]) => {
+    const r = await here('--json', ...args);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    return JSON.parse(r.stdout);
+  };
+  await json('vm', 'new', 'store', '--image', 'idle', '--memory', '32');
+  expect((await here('vhd', 'new', 'data.vhdx', '--size', '8M')).code).toBe(0);
+  expect((await here('vhd', 'new', 'base.vhd', '--size', '4M')).code).toBe(0);
+
+  const attached = await hereJson('vm', 'disk', 'add', 'store', 'data.vhdx');
+  expect(attached.config.disks).toEqual([{ lun: 0, path: join(work, 'data.vhdx'), readOnly: false }]);
+  const second = await here('vm', 'disk', 'add', 'store', 'base.vhd', '--lun', '5', '--read-only');
+  expect(second).toMatchObject({ code: 0, stderr: '' });
+  expect(second.stdout).toContain(`attached ${join(work, 'base.vhd')} to store at LUN 5 (read-only)`);
+  const taken = await here('vm', 'disk', 'add', 'store', 'data.vhdx', '--lun', '5');
+  expect(taken.code).toBe(1);
+  expect(taken.stderr).toMatch(/^error: .*\((Conflict|InvalidArgument|InvalidState)\)\n$/);
+  expect((await here('vm', 'disk', 'add', 'store', 'missing.vhdx')).code).toBe(1);
+
+  expect(await json('vm', 'disk', 'list', 'store')).toEqual([
+    {
+      lun: 0,
+      path: join(work, 'data.vhdx'),
+      readOnly: false,
+      format: 'vhdx',
+      type: 'dynamic',
+      virtualSize: 8 * 2 ** 20,
+    },
+    {
+      lun: 5,
+      path: join(work, 'base.vhd'),
+      readOnly: true,
+      format: 'vhd',
+      type: 'dynamic',
+      virtualSize: 4 * 2 ** 20,
+    },
+  ]);
+  const table = await v('vm', 'disk', 'list', 'store');
+  expect(table.stdout).toMatch(/^LUN\s+Path\s+Read-only\s+Format\s+Type\s+Size$/m);
+  expect(table.stdout).toMatch(/^5\s+\S+base\.vhd\s+yes\s+VHD\s+dynamic\s+4 MiB$/m);
+  expect((await v('vm', 'disk', 'remove', 'store', '5')).code).toBe(0);
+  expect((await v('vm', 'disk', 'remove', 'store', '5')).code).toBe(1);
+  expect((await json('vm', 'show', 'store')).config.disks).toHaveLength(1);
+
+  const first = await json('vm', 'checkpoint', 'new', 'store', '--name', 'first');
+  expect(first).toMatchObject({
+    state: 'Completed',
+    result: { name: 'first', type: 'Standard', isCurrent: true },
+  });
+  const made = await v('vm', 'checkpoint', 'new', 'store', '--name', 'second', '--production');
+  expect(made.code).toBe(0);
+  expect(made.stdout).toMatch(/created checkpoint "second" \(Production, [0-9a-f-]+\)/);
+  const listed = await json('vm', 'checkpoint', 'list', 'store');
+  expect(
+    listed.map((c: { name: string; parentId: string | null; isCurrent: boolean }) => [
+      c.name,
+      c.parentId,
+      c.isCurrent,
+    ]),
+  ).toEqual([
+    ['first', null, false],
+    ['second', first.result.id, true],
+  ]);
+  // The drive now writes to a differencing file made for the checkpoint.
+  const [current] = await json('vm', 'disk', 'list', 'store');
+  expect(current).toMatchObject({ lun: 0, type: 'differencing' });
+  expect((await v('vm', 'checkpoint', 'rename', 'store', 'first', 'base')).code).toBe(0);
+  const tree = await v('vm', 'checkpoint', 'list', 'store');
+  expect(tree.stdout).toMatch(/^base\s+Standard\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+no$/m);
+  expect(tree.stdout).toMatch(/^└─ second \(current\)\s+Production\s/m);
+  const unknown = await v('vm', 'checkpoint', 'apply', 'store', 'nope');
+  expect(unknown.code).toBe(1);
+  expect(unknown.stderr).toMatch(/\(NotFound\)/);
+  expect((await v('vm', 'checkpoint', 'apply', 'store', 'base')).code).toBe(0);
+  expect(
+    (await json('vm', 'checkpoint', 'list', 'store')).find((c: { name: string }) => c.name === 'base'),
+  ).toMatchObject({ isCurrent: true });
+  expect((await v('vm', 'checkpoint', 'remove', 'store', 'base', '--subtree')).code).toBe(0);
+  expect(await json('vm', 'checkpoint', 'list', 'store')).toEqual([]);
+  expect((await v('vm', 'checkpoint', 'list', 'store')).stdout).toBe('(no checkpoints)\n');
+
+  const backup = await here('vm', 'backup', 'store', 'backup');
+  expect(backup).toMatchObject({ code: 0, stderr: '' });
+  expect(backup.stdout).toContain(`backed up store to ${join(work, 'backup')}`);
+  const restored = await hereJson('vm', 'restore-backup', 'backup', '--name', 'store-copy');
+  expect(restored).toMatchObject({ state: 'Completed', result: { name: 'store-copy', state: 'Off' } });
+  expect(restored.result.id).not.toBe(attached.id);
+  const copied = await json('vm', 'disk', 'list', 'store-copy');
+  expect(copied).toMatchObject([{ lun: 0, format: 'vhdx', virtualSize: 8 * 2 ** 20 }]);
+  expect(copied[0].path).not.toBe(join(work, 'data.vhdx'));
+  expect((await v('vm', 'restore-backup', join(work, 'nowhere'))).code).toBe(1);
+
+  for (const name of ['store', 'store-copy']) expect((await v('vm', 'remove', name)).code).toBe(0);
+  // Some forty CLI processes: allow for a loaded 2-core machine.
+}, 240_000);
 
 test('the demo runs without a terminal: snapshots as plain lines, clean stop, exit 0', async () => {
   const demo = await cli(['demo', '--duration', '2']);

@@ -10,6 +10,11 @@ import {
 } from '@viridian/vmms';
 import { SingleBar } from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { int, usageError } from './args.js';
+import { registerBackupCommands } from './commands/backup.js';
+import { registerCheckpointCommands } from './commands/checkpoint.js';
+import type { CommandContext } from './commands/context.js';
+import { registerDiskCommands } from './commands/disk.js';
 import { registerIcCommands } from './commands/ic.js';
 import { registerVhdCommand } from './commands/vhd.js';
 import { runDemo } from './demo.js';
@@ -34,16 +39,6 @@ const defaultIo: Io = {
 
 /** An operation that ran and failed (exit code 1), as opposed to a usage error (exit code 2). */
 class OperationFailed extends Error {}
-
-function int(name: string, min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}.`);
-    }
-    return n;
-  };
-}
 
 const IC = ['heartbeat', 'kvp', 'timesync', 'shutdown', 'vss'];
 function icList(value: string, previous: string[] = []): string[] {
@@ -155,11 +150,11 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
     }
     return client;
   };
-  const followJob = async (label: string, started: JobInfo, wait: boolean): Promise<void> => {
+  const followJob = async (label: string, started: JobInfo, wait: boolean): Promise<JobInfo | undefined> => {
     const c = await connect();
     if (!wait) {
       print(() => `${label}: job ${started.id} started`, started);
-      return;
+      return undefined;
     }
     let bar: SingleBar | undefined;
     if (io.isTTY && !json()) {
@@ -179,7 +174,9 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
     else io.out(`${label}: ${jobLine(final)}`);
     if (final.state !== 'Completed')
       throw new OperationFailed(`${label} failed: ${final.error?.message ?? final.state}`);
+    return final;
   };
+  const context: CommandContext = { connect, print, json, followJob };
 
   program
     .name('viridian')
@@ -204,6 +201,9 @@ Examples:
   viridian vm stop web --turn-off                cut power at once
   viridian --json vm show web
   viridian events --vm web --follow
+  viridian vm disk add web data.vhdx --lun 1     attach a virtual disk (hot add when running)
+  viridian vm checkpoint new web --name before   a checkpoint; "vm checkpoint list web" shows the tree
+  viridian vm backup web /backups/web            configuration and disks into a directory
   viridian kvp set web Role frontend             a KVP item the guest reads
   viridian ic list web                           integration services and the guest clock offset
   viridian vss freeze web
@@ -273,8 +273,7 @@ Examples:
     .action(async (ref: string, options: SettingsOptions & { name?: string }) => {
       const changes = toSettings(options);
       if (options.name !== undefined) changes.name = options.name;
-      if (Object.keys(changes).length === 0)
-        throw new CommanderError(2, 'viridian.usage', 'error: no settings given');
+      if (Object.keys(changes).length === 0) throw usageError('no settings given');
       const detail = await (await connect()).setVm(ref, changes);
       print(() => `changed ${detail.name}`, detail);
     });
@@ -286,8 +285,9 @@ Examples:
       .description(description)
       .option('--no-wait', 'return once the job has started');
   lifecycle('start', 'start a VM (a Saved VM resumes from its saved state)').action(
-    async (ref: string, o: { wait: boolean }) =>
-      followJob(`start ${ref}`, await (await connect()).startVm(ref), o.wait),
+    async (ref: string, o: { wait: boolean }) => {
+      await followJob(`start ${ref}`, await (await connect()).startVm(ref), o.wait);
+    },
   );
   lifecycle('stop', 'shut a VM down through its guest, or turn it off')
     .option('--turn-off', 'cut power at once instead of asking the guest')
@@ -331,6 +331,10 @@ Examples:
       await (await connect()).removeVm(ref);
       print(() => `removed ${ref}`, { removed: ref });
     });
+
+  registerDiskCommands(vm, context);
+  registerCheckpointCommands(vm, context);
+  registerBackupCommands(vm, context);
 
   program
     .command('events')

@@ -81,6 +81,12 @@ export function vmDetail(vm: VmDetail): string {
     ['Recovery', c.recoveryAction],
     ['Saved state', vm.hasSavedState ? 'yes' : 'no'],
     ['Devices', c.devices.length === 0 ? '-' : c.devices.map((d) => d.kind).join(', ')],
+    [
+      'Disks',
+      c.disks.length === 0
+        ? '-'
+        : c.disks.map((d) => `${d.lun}: ${d.path}${d.readOnly ? ' (read-only)' : ''}`).join(', '),
+    ],
     ['Notes', c.notes],
   ];
   const width = Math.max(...lines.map(([k]) => k.length));

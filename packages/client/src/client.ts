@@ -10,6 +10,7 @@ import {
   isErrorCode,
   type JobInfo,
   JobState,
+  KvpPoolName,
   PROTOCOL_VERSION,
   type RequestKind,
   type RequestOf,
@@ -22,6 +23,19 @@ import {
   type VmEvent,
   type VmSpec,
 } from '@viridian/vmms';
+
+/** A KVP pool by its hv_kvp number (0–4) or its name (`'external'`, `'guest'`, …). */
+export type KvpPool = number | KvpPoolName;
+
+function poolNumber(pool: KvpPool | undefined): { pool?: number } {
+  if (pool === undefined || typeof pool === 'number') return pool === undefined ? {} : { pool };
+  if (!Object.hasOwn(KvpPoolName, pool))
+    throw new ApiError(
+      ErrorCode.InvalidArgument,
+      `unknown KVP pool "${String(pool)}" (${Object.keys(KvpPoolName).join(', ')})`,
+    );
+  return { pool: KvpPoolName[pool] };
+}
 
 /** A refusal or failure reported by the service, with its stable code. */
 export class ApiError extends Error {
@@ -203,6 +217,67 @@ export class ViridianClient {
   discardSavedState(vm: string) {
     return this.request({ kind: 'vm.discardSaved', vm });
   }
+
+  /** Hot-adds (or, when Off, adds) a virtual disk file at a LUN; the service picks the lowest free LUN unless given. */
+  attachDisk(vm: string, path: string, options: { lun?: number; readOnly?: boolean } = {}) {
+    return this.request({ kind: 'vm.disk.attach', vm, path, ...options });
+  }
+  detachDisk(vm: string, lun: number) {
+    return this.request({ kind: 'vm.disk.detach', vm, lun });
+  }
+
+  /** Starts a checkpoint job; the finished job's `result` is the new `CheckpointInfo`. */
+  createCheckpoint(vm: string, options: { name?: string; type?: 'Standard' | 'Production' } = {}) {
+    return this.request({ kind: 'checkpoint.create', vm, ...options });
+  }
+  listCheckpoints(vm: string) {
+    return this.request({ kind: 'checkpoint.list', vm });
+  }
+  /** `checkpoint` is a checkpoint id or a name unique within the VM. */
+  applyCheckpoint(vm: string, checkpoint: string) {
+    return this.request({ kind: 'checkpoint.apply', vm, checkpoint });
+  }
+  renameCheckpoint(vm: string, checkpoint: string, name: string) {
+    return this.request({ kind: 'checkpoint.rename', vm, checkpoint, name });
+  }
+  /** Removes one checkpoint (its disks merge), or with `subtree` it and every checkpoint below it. */
+  removeCheckpoint(vm: string, checkpoint: string, options: { subtree?: boolean } = {}) {
+    return this.request({ kind: 'checkpoint.remove', vm, checkpoint, ...options });
+  }
+
+  /** Starts a backup job writing the VM's configuration and disks into `destination` (a directory). */
+  backupVm(vm: string, destination: string) {
+    return this.request({ kind: 'vm.backup', vm, destination });
+  }
+  /** Starts a job creating a new VM from a backup directory; the finished job's `result` is its `VmDetail`. */
+  restoreBackup(source: string, options: { name?: string } = {}) {
+    return this.request({ kind: 'vm.restoreBackup', source, ...options });
+  }
+
+  /** The state of each integration service of a running VM, with the guest clock offset. */
+  listIntegrationServices(vm: string) {
+    return this.request({ kind: 'ic.list', vm });
+  }
+  async getKvp(vm: string, key: string, options: { pool?: KvpPool } = {}) {
+    return this.request({ kind: 'kvp.get', vm, key, ...poolNumber(options.pool) });
+  }
+  async listKvp(vm: string, options: { pool?: KvpPool } = {}) {
+    return this.request({ kind: 'kvp.list', vm, ...poolNumber(options.pool) });
+  }
+  async setKvp(vm: string, key: string, value: string, options: { pool?: KvpPool } = {}) {
+    return this.request({ kind: 'kvp.set', vm, key, value, ...poolNumber(options.pool) });
+  }
+  async removeKvp(vm: string, key: string, options: { pool?: KvpPool } = {}) {
+    return this.request({ kind: 'kvp.remove', vm, key, ...poolNumber(options.pool) });
+  }
+  /** Asks the guest's VSS writers to freeze (bring their on-disk data to a consistent point). */
+  freezeVss(vm: string) {
+    return this.request({ kind: 'vss.freeze', vm });
+  }
+  thawVss(vm: string) {
+    return this.request({ kind: 'vss.thaw', vm });
+  }
+
   getJob(job: string) {
     return this.request({ kind: 'job.get', job });
   }

@@ -1,1 +1,1 @@
-export { ApiError, type ConnectOptions, connectSocket, ViridianClient } from './client.js';
+export { ApiError, type ConnectOptions, connectSocket, type KvpPool, ViridianClient } from './client.js';

@@ -67,10 +67,10 @@ Examples:
       const c = await ctx.connect();
       const pool = POOLS[o.pool];
       if (key === undefined) {
-        const items = await c.request({ kind: 'kvp.list', vm, pool });
+        const items = await c.listKvp(vm, { pool });
         ctx.print(() => itemTable(items), items);
       } else {
-        const item = await c.request({ kind: 'kvp.get', vm, key, pool });
+        const item = await c.getKvp(vm, key, { pool });
         ctx.print(() => item.value, item);
       }
     });
@@ -82,7 +82,7 @@ Examples:
     .addOption(poolOption('external'))
     .description('set an item the guest can read')
     .action(async (vm: string, key: string, value: string, o: { pool: PoolName }) => {
-      await (await ctx.connect()).request({ kind: 'kvp.set', vm, key, value, pool: POOLS[o.pool] });
+      await (await ctx.connect()).setKvp(vm, key, value, { pool: POOLS[o.pool] });
       ctx.print(() => `${key} set`, { vm, key, value, pool: o.pool });
     });
   kvp
@@ -92,7 +92,7 @@ Examples:
     .addOption(poolOption('external'))
     .description('remove an item')
     .action(async (vm: string, key: string, o: { pool: PoolName }) => {
-      await (await ctx.connect()).request({ kind: 'kvp.remove', vm, key, pool: POOLS[o.pool] });
+      await (await ctx.connect()).removeKvp(vm, key, { pool: POOLS[o.pool] });
       ctx.print(() => `${key} removed`, { vm, key, pool: o.pool, removed: true });
     });
 
@@ -101,7 +101,7 @@ Examples:
     .argument('<vm>', 'VM name or id')
     .description('state of each integration service, with the guest clock offset from time sync')
     .action(async (vm: string) => {
-      const state = await (await ctx.connect()).request({ kind: 'ic.list', vm });
+      const state = await (await ctx.connect()).listIntegrationServices(vm);
       ctx.print(() => icStateText(state), state);
     });
 
@@ -114,7 +114,8 @@ Examples:
         op === 'freeze' ? "ask the guest's VSS writers to freeze" : 'let the guest run its writers again',
       )
       .action(async (vm: string) => {
-        const result = await (await ctx.connect()).request({ kind: `vss.${op}`, vm });
+        const c = await ctx.connect();
+        const result = op === 'freeze' ? await c.freezeVss(vm) : await c.thawVss(vm);
         ctx.print(() => `${vm}: ${op === 'freeze' ? 'frozen' : 'thawed'}`, { vm, ...result });
       });
   }
