@@ -21,7 +21,7 @@ afterEach(async () => {
 async function bus(device: DeviceDefinition) {
   const memory = new SharedArrayBuffer(MEMORY_PAGES * PAGE);
   const host = new DeviceHost({ memory });
-  host.add(device);
+  const relid = host.add(device);
   cleanup.push(async () => host.close());
   let next = 16;
   // The bus's rings and the driver's bounce buffers come from the same pool, as in the runtime.
@@ -33,7 +33,7 @@ async function bus(device: DeviceDefinition) {
   const guestBus = new GuestBus({ memory, transport: host.guestHandle!, allocatePages });
   await guestBus.connect();
   const options: BindStorageOptions = { memory, allocatePages, timeoutMs: 10_000 };
-  return { bus: guestBus, options };
+  return { bus: guestBus, options, host, relid };
 }
 
 async function tempDisk(sizeBytes: number): Promise<VirtualDisk> {
@@ -116,12 +116,30 @@ describe('the guest disk set', () => {
     expect(String(errors[0])).toContain('listener fault');
   });
 
+  it('loses every disk when the host removes the controller', async () => {
+    const controller = scsiController({ instanceId: '5c5c0000-0000-4000-8000-000000000013' });
+    const { bus: b, options, host, relid } = await bus(controller);
+    await controller.attach(0, await tempDisk(1 << 20));
+    await controller.attach(2, await tempDisk(1 << 20));
+    const disks = new DiskSet(() => undefined);
+    expect(await bindStorage(b, disks, options)).toEqual({ outcome: 'bound', disks: 2 });
+    const [lun0, lun2] = disks.devices;
+    const gone = new Promise<DiskChange>((r) => disks.onChange(r));
+    host.remove(relid);
+    expect((await gone).removed.map((d) => d.lun).sort()).toEqual([0, 2]);
+    expect(disks.devices).toEqual([]);
+    expect([lun0?.removed, lun2?.removed]).toEqual([true, true]);
+    await expect(lun0!.write(0, new Uint8Array(512))).rejects.toMatchObject({ code: 'NO_DEVICE' });
+  });
+
   it('reports a controller that answers the handshake with garbage, and has no disks', async () => {
     const { bus: b, options } = await bus(hostileController(new Uint8Array([1, 2, 3])));
     const disks = new DiskSet(() => undefined);
     const result = await bindStorage(b, disks, options);
     expect(result).toMatchObject({ outcome: 'failed' });
-    expect(result.outcome === 'failed' && result.error).toMatch(/StorageError: .*BEGIN_INITIALIZATION|short reply/);
+    expect(result.outcome === 'failed' && result.error).toMatch(
+      /StorageError: .*BEGIN_INITIALIZATION|short reply/,
+    );
     expect(disks.devices).toEqual([]);
     expect(disks.device(0)).toBeUndefined();
   });

@@ -1,5 +1,7 @@
 // @viridian/guest: the enlightened guest runtime. The boot image itself is `@viridian/guest/image`.
 
+/** The block device type of `guest.disks`, from the storage VSC. */
+export type { BlockDevice } from '@viridian/storage';
 export { GUEST_PAGE_SIZE, PageAllocator } from './allocator.js';
 export {
   type ConsoleSink,
@@ -7,6 +9,7 @@ export {
   type GuestConsoleEvent,
   type GuestLogLevel,
 } from './console.js';
+export type { DiskChange } from './disks.js';
 export {
   defaultAllocator,
   discover,
@@ -21,7 +24,6 @@ export {
   VMBUS_SINT,
   VMBUS_VECTOR,
 } from './enlighten.js';
-export { type DiskChange } from './disks.js';
 export { GuestError, GuestErrorCode } from './errors.js';
 export {
   BUILTIN_PROGRAMS,
@@ -45,5 +47,3 @@ export {
   type StopNotice,
 } from './runtime.js';
 export { Synic, type SynicMessage } from './synic.js';
-/** The block device type of `guest.disks`, from the storage VSC. */
-export type { BlockDevice } from '@viridian/storage';

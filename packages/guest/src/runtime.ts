@@ -262,8 +262,7 @@ export async function boot(vp: GuestVp, options: BootOptions = {}): Promise<Gues
       if (result.outcome === 'bound') {
         bound.push('storvsc');
       } else {
-        const why =
-          result.outcome === 'failed' ? result.error : 'no answer from the controller in time';
+        const why = result.outcome === 'failed' ? result.error : 'no answer from the controller in time';
         busErrors.push(`bind storvsc: ${why}`);
         log(`storage controller not initialized, no disks: ${why}`, 'error');
       }
