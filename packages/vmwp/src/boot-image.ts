@@ -12,7 +12,8 @@ import { parentPort } from 'node:worker_threads';
 import { GuestBus } from '@viridian/device-sdk';
 import { HvMsr } from '@viridian/hvdef';
 import type { GuestVp } from '@viridian/hypervisor';
-import { IC_NAMES, IcGuest, type IcName, icDrivers } from '@viridian/ic';
+import { IC_NAMES, IcGuest, type IcName, icDrivers, type VssWriter } from '@viridian/ic';
+import { type BlockDevice, type StorvscController, storvscDriver } from '@viridian/storage';
 import { createSynicClientTransport } from '@viridian/vmbus';
 import {
   type BootParams,
@@ -24,6 +25,8 @@ import {
   fwWord,
   guestLayout,
   STATE_GPA,
+  STORVSC_SLOT_BYTES,
+  STORVSC_SLOTS,
 } from './firmware-page.js';
 import type { GuestContext, GuestProgram } from './guest.js';
 import type { FirmwareReport } from './protocol.js';
@@ -31,6 +34,8 @@ import type { FirmwareReport } from './protocol.js';
 const RAX = 0x0002_0000;
 const LOG_PER_SECOND = 10;
 const KICK_MS = 50;
+/** How long the first step waits for the storage controller to come up (the program expects its disks). */
+const STORAGE_WAIT_MS = 20_000;
 const post = (message: FirmwareReport): void => parentPort?.postMessage(message);
 
 export async function main(vp: GuestVp): Promise<void> {
@@ -61,6 +66,10 @@ export async function main(vp: GuestVp): Promise<void> {
 interface Services {
   shutdownRequested: boolean;
   ics: IcGuest | undefined;
+  /** The synthetic SCSI controller, once storvsc is bound. */
+  storage: StorvscController | undefined;
+  /** The storage driver is bound, or binding it failed or is not attempted. */
+  storageSettled: boolean;
 }
 
 /**
@@ -68,10 +77,20 @@ interface Services {
  * connects to the VMWP's VMBus server and binds the offered ICs. Runs in the background; the
  * program loop's safe points (and the transport's interrupt pump) deliver its interrupts.
  */
-function startServices(vp: GuestVp, params: BootParams, log: (line: string) => void): Services {
-  const services: Services = { shutdownRequested: false, ics: undefined };
+function startServices(
+  vp: GuestVp,
+  params: BootParams,
+  writer: VssWriter,
+  log: (line: string) => void,
+): Services {
+  const services: Services = {
+    shutdownRequested: false,
+    ics: undefined,
+    storage: undefined,
+    storageSettled: params.storage !== true,
+  };
   const names = params.ics.filter((n): n is IcName => (IC_NAMES as readonly string[]).includes(n));
-  if (names.length === 0) return services;
+  if (names.length === 0 && params.storage !== true) return services;
   const layout = guestLayout(vp.memory.size / 4096, params.processorCount);
   vp.wrmsr(HvMsr.GuestOsId, 0x8100_0000_0000_0001n);
   vp.wrmsr(HvMsr.Hypercall, BigInt(layout.hypercallPage * 4096) | 1n);
@@ -93,16 +112,19 @@ function startServices(vp: GuestVp, params: BootParams, log: (line: string) => v
           : `kvp: host set ${change.key}=${change.value} (pool ${change.pool})`,
       ),
   });
-  services.ics = ics;
+  ics.vss.register(writer);
+  if (names.length > 0) services.ics = ics;
   let next = layout.ringFirstPage;
+  // Rings and the storage driver's bounce buffers, from the ring area.
+  const allocatePages = (n: number): number => {
+    if (next + n > layout.siefpPage) throw new RangeError('no guest memory left for VMBus rings');
+    next += n;
+    return next - n;
+  };
   const bus = new GuestBus({
     memory: vp.memory.ram,
     transport,
-    allocatePages: (n) => {
-      if (next + n > layout.siefpPage) throw new RangeError('no guest memory left for VMBus rings');
-      next += n;
-      return next - n;
-    },
+    allocatePages,
     onError: (e) => log(`vmbus: ${e.code} ${e.message}`),
   });
   // While the bus comes up, an end-of-message write now and then makes the hypervisor retry
@@ -110,10 +132,33 @@ function startServices(vp: GuestVp, params: BootParams, log: (line: string) => v
   // until the next trigger otherwise).
   const kick = setInterval(() => vp.wrmsr(HvMsr.Eom, 0n), KICK_MS);
   void (async () => {
-    await bus.connect();
+    try {
+      await bus.connect();
+    } finally {
+      if (params.storage !== true) services.storageSettled = true;
+    }
+    // Storage first: the program's first step waits for its disks.
+    if (params.storage === true) {
+      await bus
+        .bind(
+          storvscDriver(
+            { memory: vp.memory.ram, allocatePages, slots: STORVSC_SLOTS, slotBytes: STORVSC_SLOT_BYTES },
+            (controller) => {
+              services.storage = controller;
+            },
+          ),
+        )
+        .catch((error: unknown) => log(`storage unavailable: ${(error as Error).message}`))
+        .finally(() => {
+          services.storageSettled = true;
+        });
+    }
     for (const driver of icDrivers(ics, names)) await bus.bind(driver);
   })()
-    .catch((error: unknown) => log(`integration services unavailable: ${(error as Error).message}`))
+    .catch((error: unknown) => {
+      services.storageSettled = true;
+      log(`integration services unavailable: ${(error as Error).message}`);
+    })
     .finally(() => clearInterval(kick));
   return services;
 }
@@ -151,6 +196,13 @@ async function run(
     hostItem(key: string) {
       return services?.ics?.kvp.get(String(key));
     },
+    get disks(): readonly BlockDevice[] {
+      const storage = services?.storage;
+      return storage === undefined ? [] : [...storage.devices].sort((a, b) => a.lun - b.lun);
+    },
+    disk(lun: number) {
+      return services?.storage?.device(lun);
+    },
   };
   const crashed = (error: unknown): never => {
     Atomics.store(fw, fwWord(Fw.status), FwStatus.GuestCrashed);
@@ -174,8 +226,31 @@ async function run(
       crashed(error);
     }
   }
+  // VSS: a freeze stops the loop at the next step boundary (see below); a thaw lets it run again.
+  let freezeAsked: { resolve: () => void; reject: (error: unknown) => void } | undefined;
+  let frozen = false;
+  const writer: VssWriter = {
+    name: 'guest-program',
+    freeze: () =>
+      new Promise<void>((resolve, reject) => {
+        freezeAsked = { resolve, reject };
+      }),
+    async thaw() {
+      if (!frozen) return;
+      try {
+        await program.thaw?.(state, ctx);
+      } finally {
+        frozen = false;
+      }
+    },
+  };
+  const flushDisks = async (): Promise<void> => {
+    for (const disk of ctx.disks) await disk.flush();
+  };
+
   bootAt = performance.now();
-  services = startServices(vp, params, (line) => ctx.log(line));
+  services = startServices(vp, params, writer, (line) => ctx.log(line));
+  const storageDeadline = performance.now() + STORAGE_WAIT_MS;
   const running = services;
   running.ics?.kvp.set('VirtualMachineName', params.vmName);
   running.ics?.kvp.set('GuestProgram', programName(params.program));
@@ -214,6 +289,20 @@ async function run(
       view.setFloat64(Fw.clockRefMs, Number(vp.rdmsr(HvMsr.TimeRefCount)) / 10_000, true);
       view.setFloat64(Fw.clockMs, running.ics.clock.now(), true);
     }
+    if (freezeAsked !== undefined) {
+      const asked = freezeAsked;
+      freezeAsked = undefined;
+      try {
+        await program.freeze?.(state, ctx);
+        await flushDisks();
+        frozen = true;
+        asked.resolve();
+      } catch (error) {
+        ctx.log(`freeze failed: ${(error as Error)?.message ?? String(error)}`);
+        asked.reject(error);
+      }
+      continue;
+    }
     if (running.shutdownRequested) {
       running.shutdownRequested = false;
       let accepted = true;
@@ -228,10 +317,15 @@ async function run(
         for (;;) await vp.halt();
       }
     }
+    // Frozen, or the disks not there yet: idle at safe points (a pause or save still gets through).
+    if (frozen || (!running.storageSettled && performance.now() < storageDeadline)) {
+      await vp.haltFor(20);
+      continue;
+    }
     const started = performance.now();
     let idle: number | undefined;
     try {
-      idle = program.step(state, ctx);
+      idle = await program.step(state, ctx);
     } catch (error) {
       crashed(error);
     }

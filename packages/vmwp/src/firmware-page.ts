@@ -45,8 +45,15 @@ export const FwStatus = { Loading: 0, Running: 1, GuestCrashed: 2, Off: 3 } as c
 /** Guest program state lives from this GPA: u32 length, u32 reserved, then the v8-serialized bytes. */
 export const STATE_GPA = PAGE_SIZE;
 
-/** Pages the VMBus guest end may use for channel rings. */
-export const RING_AREA_PAGES = 128;
+/**
+ * Pages the VMBus guest end may use for channel rings and the storage driver's bounce buffers
+ * (the ICs' rings, the storvsc rings, STORVSC_SLOTS × STORVSC_SLOT_BYTES). 1.5 MiB: a 32 MB VM keeps
+ * most of its memory for the program state.
+ */
+export const RING_AREA_PAGES = 384;
+/** Storage commands the firmware keeps in flight at once, and the bounce buffer of each. */
+export const STORVSC_SLOTS = 8;
+export const STORVSC_SLOT_BYTES = 64 * 1024;
 
 /**
  * Where the firmware keeps things in guest memory (page numbers), from the top down: each VP's two
@@ -72,6 +79,8 @@ export function guestLayout(pageCount: number, vpCount: number) {
 export interface BootParams {
   /** Integration services the host offers over VMBus (IC names); empty: the firmware starts no VMBus. */
   readonly ics: readonly string[];
+  /** The host offers a synthetic SCSI controller (the firmware binds storvsc to it). */
+  readonly storage: boolean;
   readonly program: string;
   readonly vmId: string;
   readonly vmName: string;

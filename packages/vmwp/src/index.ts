@@ -1,7 +1,7 @@
 export { defineGuest, type GuestContext, type GuestProgram } from './guest.js';
 export { BUILTIN_IMAGES, type BuiltinImage } from './guests/index.js';
 export { builtinImageUrl } from './module-url.js';
-export type { IcRequest, VmwpConfig } from './protocol.js';
+export type { DiskAttachment, DiskSnapshotRequest, IcRequest, VmwpConfig } from './protocol.js';
 export {
   ExitReason,
   HeartbeatStatus,

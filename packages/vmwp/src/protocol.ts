@@ -1,6 +1,21 @@
 // Messages between the runtime (VMMS's thread), a VMWP thread and the firmware of a partition.
 import type { VpHandle } from '@viridian/hypervisor';
 
+/** A virtual disk file at a LUN of the VM's synthetic SCSI controller (path 0, target 0). */
+export interface DiskAttachment {
+  /** 0–63, unique within the VM. */
+  readonly lun: number;
+  /** Absolute path of a .vhd/.vhdx/.avhd/.avhdx file: the drive's current file. */
+  readonly path: string;
+  readonly readOnly: boolean;
+}
+
+/** Which LUNs `snapshotDisks` moves onto new differencing files, and whether it captures the VM state. */
+export interface DiskSnapshotRequest {
+  readonly disks: readonly { readonly lun: number; readonly path: string }[];
+  readonly captureState: boolean;
+}
+
 /** The VM settings a VMWP needs (a structural subset of VMMS's VmConfig). */
 export interface VmwpConfig {
   readonly id: string;
@@ -21,6 +36,8 @@ export interface VmwpConfig {
     readonly timesync?: boolean;
     readonly vss?: boolean;
   };
+  /** Disks attached at start (hot add and remove change the running VM only). */
+  readonly disks?: readonly DiskAttachment[];
 }
 
 /** A request to one of the VM's integration services (answered with the IC's own result value). */
@@ -61,6 +78,9 @@ export type ToVmwp =
       op: 'pause' | 'resume' | 'save' | 'turnOff' | 'shutdown';
       timeoutMs?: number;
     }
+  | { type: 'call'; id: number; op: 'attachDisk'; disk: DiskAttachment }
+  | { type: 'call'; id: number; op: 'detachDisk' | 'mergeDisk'; lun: number }
+  | { type: 'call'; id: number; op: 'snapshotDisks'; request: DiskSnapshotRequest }
   | { type: 'ic'; id: number; request: IcRequest };
 
 /** VMWP → runtime. */
@@ -77,5 +97,6 @@ export type FromVmwp =
       /** The guest's shutdown service is connected and negotiated. */
       shutdownReady: boolean;
     }
-  | { type: 'reply'; id: number; ok: boolean; value?: unknown; error?: string }
+  /** `diskError`: the failure concerns a disk (a file, a LUN), not the VM's state. */
+  | { type: 'reply'; id: number; ok: boolean; value?: unknown; error?: string; diskError?: boolean }
   | { type: 'exit'; reason: 'guestCrashed' | 'workerDied' | 'off'; message: string };

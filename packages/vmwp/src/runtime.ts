@@ -14,9 +14,26 @@ import {
   type VpHandle,
 } from '@viridian/hypervisor';
 import { spawnWorker } from '@viridian/threads';
+import { checkDiskAttachment, checkDisks, checkLun, checkSnapshotRequest, DiskError } from './disk-config.js';
 import { BUILTIN_IMAGES, type BuiltinImage } from './guests/index.js';
 import { builtinImageUrl, moduleUrl } from './module-url.js';
-import type { FromVmwp, IcRequest, ToVmwp, VmwpConfig, VmwpWorkerData } from './protocol.js';
+import type {
+  DiskAttachment,
+  DiskSnapshotRequest,
+  FromVmwp,
+  IcRequest,
+  ToVmwp,
+  VmwpConfig,
+  VmwpWorkerData,
+} from './protocol.js';
+
+type CallMessage = Extract<ToVmwp, { type: 'call' }>;
+/** A call to the VMWP without its envelope. */
+type CallRequest = CallMessage extends infer M
+  ? M extends CallMessage
+    ? Omit<M, 'type' | 'id'>
+    : never
+  : never;
 
 /** Heartbeat as Hyper-V reports it for a VM's heartbeat integration service. */
 export const HeartbeatStatus = {
@@ -57,7 +74,12 @@ export interface VmwpStats {
 
 export class VmwpError extends Error {
   constructor(
-    readonly code: 'ERR_VMWP_START' | 'ERR_VMWP_TIMEOUT' | 'ERR_VMWP_STATE' | 'ERR_VMWP_IMAGE',
+    readonly code:
+      | 'ERR_VMWP_START'
+      | 'ERR_VMWP_TIMEOUT'
+      | 'ERR_VMWP_STATE'
+      | 'ERR_VMWP_IMAGE'
+      | 'ERR_VMWP_DISK',
     message: string,
   ) {
     super(message);
@@ -79,6 +101,8 @@ export interface VmwpRuntimeOptions {
 /** The largest VM memory the runtime's own hypervisor accepts (pages of 4 KiB): 2 GiB. */
 const MAX_PARTITION_PAGES = 524_288;
 const LOG_PER_SECOND = 20;
+/** How long one disk operation (open, create, merge a small file) may take before the call times out. */
+const DISK_OP_MS = 60_000;
 
 /**
  * Runs each VM as a child partition of the Viridian hypervisor, driven by its own VMWP thread.
@@ -151,6 +175,12 @@ export class VmwpRuntime {
         `${config.memoryMB} MB is more memory than the hypervisor gives a partition`,
       );
     }
+    let disks: DiskAttachment[];
+    try {
+      disks = checkDisks(config.disks);
+    } catch (error) {
+      throw new VmwpError('ERR_VMWP_DISK', (error as Error).message);
+    }
     const hv = await this.hypervisor();
     const program = Object.hasOwn(BUILTIN_IMAGES, config.image)
       ? builtinImageUrl(config.image as BuiltinImage)
@@ -172,6 +202,7 @@ export class VmwpRuntime {
           timesync: config.integrationServices.timesync === true,
           vss: config.integrationServices.vss === true,
         },
+        disks,
       },
       root: this.#idleRootVps.pop() ?? (await hv.attachRootVp()),
       bootImage: moduleUrl('./boot-image.js'),
@@ -337,12 +368,12 @@ export class VmwpVm {
   }
 
   async pause(): Promise<void> {
-    await this.#call('pause');
+    await this.#call({ op: 'pause' });
     this.#paused = true;
   }
 
   async resume(): Promise<void> {
-    await this.#call('resume');
+    await this.#call({ op: 'resume' });
     this.#paused = false;
   }
 
@@ -359,7 +390,7 @@ export class VmwpVm {
 
   async shutdown(timeoutMs: number): Promise<boolean> {
     if (this.#exited) return true;
-    const off = (await this.#call('shutdown', timeoutMs, timeoutMs + 5_000)) === true;
+    const off = (await this.#call({ op: 'shutdown', timeoutMs }, timeoutMs + 5_000)) === true;
     if (off) {
       this.#expectExit = true;
       await this.#worker.terminate();
@@ -371,7 +402,7 @@ export class VmwpVm {
     if (this.#exited) return;
     this.#expectExit = true;
     try {
-      await this.#call('turnOff', undefined, 5_000);
+      await this.#call({ op: 'turnOff' }, 10_000);
     } catch {
       // The VMWP did not answer: ending it leaves the partition to the runtime to delete.
       this.orphaned = true;
@@ -382,7 +413,7 @@ export class VmwpVm {
   async save(): Promise<unknown> {
     this.#expectExit = true;
     try {
-      const state = await this.#call('save');
+      const state = await this.#call({ op: 'save' }, this.#safePointTimeoutMs + DISK_OP_MS);
       await this.#worker.terminate();
       return state;
     } catch (error) {
@@ -420,6 +451,51 @@ export class VmwpVm {
       });
       this.#post({ type: 'ic', id, request });
     });
+  }
+
+  /** Hot add: opens the file and attaches it at its LUN (the guest rescans its controller). */
+  async attachDisk(disk: DiskAttachment): Promise<void> {
+    const checked = this.#checked(() => checkDiskAttachment(disk));
+    await this.#call({ op: 'attachDisk', disk: checked }, DISK_OP_MS);
+  }
+
+  /** Hot remove: the guest rescans; resolves once the LUN's running commands are done and the file is closed. */
+  async detachDisk(lun: number): Promise<void> {
+    const checked = this.#checked(() => checkLun(lun));
+    await this.#call({ op: 'detachDisk', lun: checked }, DISK_OP_MS);
+  }
+
+  /**
+   * Pauses at a safe point (unless paused), flushes every disk, then moves each named LUN onto a new
+   * differencing file at `path` whose parent is the LUN's current file (the guest is not told: same
+   * disk). With `captureState`, also captures the VM state (what `save()` returns; restorable with
+   * `start({ restore })`) while the VM stays on. Resumes if it was running.
+   */
+  async snapshotDisks(request: DiskSnapshotRequest): Promise<{ state?: unknown }> {
+    const checked = this.#checked(() => checkSnapshotRequest(request));
+    const limit = this.#safePointTimeoutMs + DISK_OP_MS * checked.disks.length;
+    return (await this.#call({ op: 'snapshotDisks', request: checked }, limit)) as { state?: unknown };
+  }
+
+  /**
+   * Pauses (unless paused), flushes, merges the LUN's differencing file into its parent (the child
+   * file is deleted), moves the LUN onto the parent and resumes. Resolves with the parent's path.
+   */
+  async mergeDisk(lun: number): Promise<string> {
+    const checked = this.#checked(() => checkLun(lun));
+    return (await this.#call(
+      { op: 'mergeDisk', lun: checked },
+      this.#safePointTimeoutMs + DISK_OP_MS,
+    )) as string;
+  }
+
+  #checked<T>(check: () => T): T {
+    try {
+      return check();
+    } catch (error) {
+      if (error instanceof DiskError) throw new VmwpError('ERR_VMWP_DISK', error.message);
+      throw error;
+    }
   }
 
   /**
@@ -480,7 +556,8 @@ export class VmwpVm {
     this.#worker.postMessage(message);
   }
 
-  #call(op: Extract<ToVmwp, { type: 'call' }>['op'], timeoutMs?: number, limitMs?: number): Promise<unknown> {
+  #call(request: CallRequest, limitMs?: number): Promise<unknown> {
+    const op = request.op;
     if (this.#exited) return Promise.reject(new VmwpError('ERR_VMWP_STATE', 'the VM is not running'));
     const id = this.#nextCall++;
     const wait = limitMs ?? this.#safePointTimeoutMs + 5_000;
@@ -499,7 +576,7 @@ export class VmwpVm {
           reject(e);
         },
       });
-      this.#post({ type: 'call', id, op, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+      this.#post({ type: 'call', id, ...request } as CallMessage);
     });
   }
 
@@ -534,7 +611,10 @@ export class VmwpVm {
         const call = this.#calls.get(m.id);
         this.#calls.delete(m.id);
         if (m.ok) call?.resolve(m.value);
-        else call?.reject(new VmwpError('ERR_VMWP_STATE', m.error ?? 'failed'));
+        else
+          call?.reject(
+            new VmwpError(m.diskError === true ? 'ERR_VMWP_DISK' : 'ERR_VMWP_STATE', m.error ?? 'failed'),
+          );
         break;
       }
       case 'exit':

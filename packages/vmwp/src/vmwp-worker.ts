@@ -17,6 +17,8 @@ import {
 import { connectRootVp, PAGE_SIZE, VP_CONTROL_BYTES, VpControl, VpRunState } from '@viridian/hypervisor';
 import { IC_NAMES, HeartbeatStatus as IcHeartbeat, IcHost, type IcName, icDevices } from '@viridian/ic';
 import { createSynicServerTransport, type SynicServerTransport } from '@viridian/vmbus';
+import { checkDisks, checkSnapshotRequest, DiskError } from './disk-config.js';
+import { DiskSet } from './disk-set.js';
 import {
   type BootParams,
   FW_MAGIC,
@@ -29,7 +31,7 @@ import {
   fwWord,
   guestLayout,
 } from './firmware-page.js';
-import type { FromVmwp, IcRequest, ToVmwp, VmwpWorkerData } from './protocol.js';
+import type { DiskSnapshotRequest, FromVmwp, IcRequest, ToVmwp, VmwpWorkerData } from './protocol.js';
 import { capturePages, restorePages, SAVED_VM_VERSION, type SavedVm, validateSavedVm } from './saved-vm.js';
 
 const data = workerData as VmwpWorkerData;
@@ -85,6 +87,9 @@ let devices: DeviceHost | undefined;
 let ics: IcHost | undefined;
 let shuttingDown = false;
 let interruptPoll: NodeJS.Timeout | undefined;
+/** The VM's SCSI controller and disk files; always offered, so disks can be hot-added. */
+const disks = new DiskSet(config.id);
+let disksClosed: Promise<void> | undefined;
 
 // ---- partition lifecycle ------------------------------------------------------------------------
 
@@ -129,8 +134,9 @@ function createPartition(): void {
     check(root.mapGpaPages(partitionId, BigInt(base), 7, pool).status, 'MapGpaPages');
     base += n;
   }
-  // The VMBus server's SynIC end: ports and connections both ways, SINT 2 on this root VP.
-  if (icNames.length > 0) {
+  // The VMBus server's SynIC end: ports and connections both ways, SINT 2 on this root VP. Every VM
+  // has one: the SCSI controller is always offered.
+  {
     transport = createSynicServerTransport(root, partitionId, { onError: report });
     // Backing for the transport's interrupt pump: messages for a VP were seen to wait in the
     // hypervisor's queue until the next delivery trigger (EOM, EOI), and VMBus contact then hung.
@@ -163,6 +169,20 @@ function teardown(): void {
   root.deletePartition(partitionId);
 }
 
+/** Closes the disk files (each close flushes) once the partition is gone; problems go to the event log. */
+function closeDisks(): Promise<void> {
+  disksClosed ??= disks.close().then((problems) => {
+    for (const problem of problems) post({ type: 'log', message: `disk did not close cleanly: ${problem}` });
+  });
+  return disksClosed;
+}
+
+/** Tears the partition down, then closes the disks. */
+async function teardownAndClose(): Promise<void> {
+  teardown();
+  await closeDisks();
+}
+
 // ---- boot -------------------------------------------------------------------------------------
 
 function writeBootPage(memory: SharedArrayBuffer, go: number): void {
@@ -170,6 +190,7 @@ function writeBootPage(memory: SharedArrayBuffer, go: number): void {
   const words = new Int32Array(memory, 0, PAGE_SIZE / 4);
   const params: BootParams = {
     ics: icNames,
+    storage: true,
     program: data.program,
     vmId: config.id,
     vmName: config.name,
@@ -196,10 +217,12 @@ async function boot(memory: SharedArrayBuffer): Promise<void> {
   ram = memory;
   fw = new Int32Array(memory, 0, PAGE_SIZE / 4);
   if (transport !== undefined) {
-    // The VSPs: one per offered integration service, on the device SDK over the SynIC transport.
+    // The VSPs: one per offered integration service and the SCSI controller (its disks are attached
+    // already), on the device SDK over the SynIC transport.
     ics = new IcHost({ referenceTime: childReferenceTime, heartbeat: { intervalMs: 1000 } });
     devices = new DeviceHost({ memory, transport, onError: report });
     for (const device of icDevices(ics, icNames)) devices.add(device);
+    devices.add(disks.controller);
   }
   if (saved !== undefined) {
     const layout = guestLayout(pageCount, vpCount);
@@ -247,8 +270,9 @@ function onTick(): void {
   if (phase === 'down') return;
   if (fw !== undefined && !shuttingDown && Atomics.load(fw, fwWord(Fw.status)) === FwStatus.Off) {
     // The guest powered itself off.
-    teardown();
-    post({ type: 'exit', reason: 'off', message: 'the guest shut down' });
+    void teardownAndClose().finally(() =>
+      post({ type: 'exit', reason: 'off', message: 'the guest shut down' }),
+    );
     return;
   }
   post({
@@ -317,18 +341,33 @@ function resume(): void {
 async function save(): Promise<SavedVm> {
   const wasRunning = phase === 'running';
   await pause();
-  if (fw === undefined || ram === undefined) throw new Error('no partition memory');
-  if (Atomics.load(fw, fwWord(Fw.quiesceFailed)) !== 0) {
+  let saved: SavedVm;
+  try {
+    saved = captureState();
+  } catch (error) {
     if (wasRunning) resume();
-    throw new Error('the guest could not put its program state in memory');
+    throw error;
   }
+  // The disks are flushed and closed as part of the teardown: the state and the files belong together.
+  await teardownAndClose();
+  return saved;
+}
+
+function quiesceFailed(): boolean {
+  return fw === undefined || Atomics.load(fw, fwWord(Fw.quiesceFailed)) !== 0;
+}
+
+/** The VM's state while it is paused: memory and VP registers (the program state is in memory). */
+function captureState(): SavedVm {
+  if (phase !== 'paused' || fw === undefined || ram === undefined) throw new Error('no partition memory');
+  if (quiesceFailed()) throw new Error('the guest could not put its program state in memory');
   const vps: SavedVm['vps'] = [];
   for (let index = 0; index < vpCount; index++) {
     const r = root.getVpRegisters(partitionId, index, SAVED_REGISTERS);
     check(r.status, `GetVpRegisters (VP ${index})`);
     vps.push({ index, registers: SAVED_REGISTERS.map((name, k) => ({ name, value: r.values[k] ?? 0n })) });
   }
-  const saved: SavedVm = {
+  return {
     kind: 'viridian-vmwp-state',
     version: SAVED_VM_VERSION,
     pageCount,
@@ -336,8 +375,46 @@ async function save(): Promise<SavedVm> {
     vps,
     devices: {},
   };
-  teardown();
-  return saved;
+}
+
+// ---- disks -------------------------------------------------------------------------------------
+
+/** Disk operations (and save) run one at a time. */
+let diskQueue: Promise<unknown> = Promise.resolve();
+function serialized<T>(op: () => Promise<T>): Promise<T> {
+  const run = diskQueue.then(op, op);
+  diskQueue = run.catch(() => undefined);
+  return run;
+}
+
+function requireOn(): void {
+  if (phase !== 'running' && phase !== 'paused') throw new Error(`the VM is ${phase}`);
+}
+
+/** Runs `op` with the VM paused at a safe point and every disk flushed; resumes it if it was running. */
+async function whilePaused<T>(op: () => Promise<T>): Promise<T> {
+  requireOn();
+  const wasRunning = phase === 'running';
+  await pause();
+  try {
+    await disks.flush();
+    return await op();
+  } finally {
+    if (wasRunning && phase === 'paused') resume();
+  }
+}
+
+async function snapshotDisks(value: DiskSnapshotRequest): Promise<{ state?: SavedVm }> {
+  const request = checkSnapshotRequest(value);
+  requireOn();
+  await disks.checkSnapshot(request.disks);
+  return whilePaused(async () => {
+    // A state that could not be captured fails the request before any file changes.
+    if (request.captureState && quiesceFailed())
+      throw new Error('the guest could not put its program state in memory');
+    for (const { lun, path } of request.disks) await disks.snapshot(lun, path);
+    return request.captureState ? { state: captureState() } : {};
+  });
 }
 
 /**
@@ -363,7 +440,7 @@ async function shutdown(timeoutMs: number): Promise<boolean> {
     if (result.outcome !== 'accepted') return false;
     while (Date.now() < deadline && phase === 'running') {
       if (Atomics.load(fw, fwWord(Fw.status)) === FwStatus.Off) {
-        teardown();
+        await teardownAndClose();
         return true;
       }
       await sleep(20);
@@ -448,11 +525,7 @@ function onFirmware(m: Extract<ToVmwp, { type: 'firmware' }>): void {
   if (m.vpIndex === 0) {
     boot(m.ram).catch((error: unknown) => {
       const message = (error as Error).message;
-      try {
-        teardown();
-      } finally {
-        post({ type: 'failed', message });
-      }
+      void teardownAndClose().finally(() => post({ type: 'failed', message }));
     });
   }
 }
@@ -462,10 +535,12 @@ function onVpExit(m: Extract<ToVmwp, { type: 'vp-exit' }>): void {
   const status = fw === undefined ? FwStatus.Loading : Atomics.load(fw, fwWord(Fw.status));
   const wasBooting = phase === 'booting';
   const message = m.error ?? `VP ${m.vpIndex} stopped (code ${m.code ?? 'none'})`;
-  teardown();
-  if (wasBooting) post({ type: 'failed', message });
-  else if (status === FwStatus.Off && m.error === undefined) post({ type: 'exit', reason: 'off', message });
-  else post({ type: 'exit', reason: 'guestCrashed', message: firstLine(message) });
+  // A crashed guest's disks keep what was flushed; the files are closed before the VMWP ends.
+  void teardownAndClose().finally(() => {
+    if (wasBooting) post({ type: 'failed', message });
+    else if (status === FwStatus.Off && m.error === undefined) post({ type: 'exit', reason: 'off', message });
+    else post({ type: 'exit', reason: 'guestCrashed', message: firstLine(message) });
+  });
 }
 
 function firstLine(text: string): string {
@@ -480,12 +555,25 @@ async function call(m: Extract<ToVmwp, { type: 'call' }>): Promise<unknown> {
     case 'resume':
       return resume();
     case 'save':
-      return save();
+      return serialized(save);
     case 'turnOff':
-      teardown();
-      return undefined;
+      return teardownAndClose();
     case 'shutdown':
       return shutdown(m.timeoutMs ?? 30_000);
+    case 'attachDisk':
+      return serialized(async () => {
+        requireOn();
+        await disks.attach(m.disk);
+      });
+    case 'detachDisk':
+      return serialized(async () => {
+        requireOn();
+        await disks.detach(m.lun);
+      });
+    case 'snapshotDisks':
+      return serialized(() => snapshotDisks(m.request));
+    case 'mergeDisk':
+      return serialized(() => whilePaused(() => disks.merge(m.lun)));
   }
 }
 
@@ -511,21 +599,30 @@ port.on('message', (m: ToVmwp) => {
     case 'call':
       call(m).then(
         (value) => post({ type: 'reply', id: m.id, ok: true, value }),
-        (error: unknown) => post({ type: 'reply', id: m.id, ok: false, error: (error as Error).message }),
+        (error: unknown) =>
+          post({
+            type: 'reply',
+            id: m.id,
+            ok: false,
+            error: (error as Error).message,
+            ...(error instanceof DiskError ? { diskError: true } : {}),
+          }),
       );
       break;
   }
 });
 
 let saved: SavedVm | undefined;
-try {
-  // A state that cannot be restored is refused before any partition exists.
+void (async () => {
+  // A state that cannot be restored, or a disk that cannot be opened, is refused before any
+  // partition exists.
   if (data.hasRestore) saved = validateSavedVm(data.restore, pageCount, vpCount);
+  await disks.open(checkDisks(config.disks));
   createPartition();
-} catch (error) {
+})().catch((error: unknown) => {
   try {
     teardown();
   } finally {
-    post({ type: 'failed', message: (error as Error).message });
+    void closeDisks().finally(() => post({ type: 'failed', message: (error as Error).message }));
   }
-}
+});
