@@ -175,15 +175,16 @@ export function encodeBatch(batch: KvBatch, blockSize: number): Uint8Array {
 }
 
 /**
- * Decodes the batch at byte `offset` of `log` (which ends at the committed tail).
+ * Decodes the batch at byte `offset` of `log` (read from block `logLba`, ending at the committed tail).
  * Returns the batch and the blocks it occupies; throws KvCorruption on anything inconsistent.
  */
 export function decodeBatch(
   log: Uint8Array,
   offset: number,
   blockSize: number,
+  logLba: number,
 ): { batch: KvBatch; blocks: number } {
-  const where = `batch at block ${offset / blockSize}`;
+  const where = `batch at block ${logLba + offset / blockSize}`;
   const remaining = log.length - offset;
   if (remaining < BATCH_HEADER_BYTES) throw new KvCorruption(`${where}: log ends inside its header`);
   const view = new DataView(log.buffer, log.byteOffset + offset, remaining);

@@ -225,7 +225,7 @@ describe('kvstore damage on disk', () => {
     expect(await openKvStore(await device())).toMatchObject({
       ok: false,
       code: 'corrupt',
-      reason: 'batch at block 3: checksum mismatch',
+      reason: 'batch at block 5: checksum mismatch',
     });
   });
 

@@ -192,20 +192,21 @@ async function load(device: KvBlockDevice): Promise<'blank' | { state: KvState; 
   const header = valid[0]!;
   if (valid.length === 2 && valid[1]!.sequence === header.sequence)
     throw new KvCorruption(`both header slots have sequence ${header.sequence}`);
-  const log = await io('log read', () => device.read(regionStart(header, header.region), header.tail));
+  const logLba = regionStart(header, header.region);
+  const log = await io('log read', () => device.read(logLba, header.tail));
   if (log.length !== header.tail * blockSize) throw new KvIoError(`log read returned ${log.length} bytes`);
-  const entries = replay(log, header);
+  const entries = replay(log, header, logLba);
   return { state: { header, entries }, fellBack: decoded.some((d) => d.status === 'invalid') };
 }
 
 /** Rebuilds the map from the active region: a snapshot at baseSeq, then contiguous transactions. */
-function replay(log: Uint8Array, header: KvHeader): Map<string, string> {
+function replay(log: Uint8Array, header: KvHeader, logLba: number): Map<string, string> {
   const entries = new Map<string, string>();
   let offset = 0;
   let last = -1;
   while (offset < log.length) {
-    const { batch, blocks } = decodeBatch(log, offset, header.blockSize);
-    const at = `batch at block ${offset / header.blockSize}`;
+    const { batch, blocks } = decodeBatch(log, offset, header.blockSize, logLba);
+    const at = `batch at block ${logLba + offset / header.blockSize}`;
     if (last === -1) {
       if (batch.kind !== BatchKind.Snapshot || batch.sequence !== header.baseSeq)
         throw new KvCorruption(`${at}: expected the snapshot of sequence ${header.baseSeq}`);
