@@ -239,7 +239,8 @@ export async function openLayer(path: string, writable: boolean): Promise<Layer>
   }
 }
 
-async function attachParents(top: Layer): Promise<void> {
+/** `excluded`: real paths that must not be in the chain (a disk about to become the top's child). */
+async function attachParents(top: Layer, excluded: ReadonlySet<string>): Promise<void> {
   const seen = new Set<string>([await realpath(top.file.path)]);
   let child: Layer = top;
   for (let depth = 0; child.type === 'differencing'; depth++) {
@@ -249,6 +250,7 @@ async function attachParents(top: Layer): Promise<void> {
     const candidates = await c.parentCandidates();
     let parent: Layer | null = null;
     let lastErr: unknown = null;
+    let loopsTo: string | null = null;
     for (const cand of candidates) {
       let real: string;
       try {
@@ -270,6 +272,11 @@ async function attachParents(top: Layer): Promise<void> {
           lastErr = formatError('PARENT_MISMATCH', `${child.file.path}: parent sector size differs`);
           continue;
         }
+        if (excluded.has(real)) {
+          await p.closeLayer();
+          loopsTo = cand;
+          continue;
+        }
         seen.add(real);
         parent = p;
         break;
@@ -278,6 +285,9 @@ async function attachParents(top: Layer): Promise<void> {
       }
     }
     if (!parent) {
+      if (loopsTo !== null) {
+        throw new VhdOperationError('INVALID_ARGUMENT', `${top.file.path} is a descendant of ${loopsTo}`);
+      }
       if (lastErr instanceof VhdError) throw lastErr;
       throw formatError(
         'PARENT_NOT_FOUND',
@@ -289,10 +299,14 @@ async function attachParents(top: Layer): Promise<void> {
   }
 }
 
-export async function openChain(path: string, writable: boolean): Promise<Layer> {
+export async function openChain(
+  path: string,
+  writable: boolean,
+  excluded: ReadonlySet<string> = new Set(),
+): Promise<Layer> {
   const top = await openLayer(path, writable);
   try {
-    await attachParents(top);
+    await attachParents(top, excluded);
   } catch (e) {
     await top.closeChain();
     throw e;

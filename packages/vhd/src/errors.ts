@@ -42,6 +42,8 @@ export const VhdOperationErrorCode = {
   Closed: 'CLOSED',
   ShrinkWouldLoseData: 'SHRINK_WOULD_LOSE_DATA',
   NotDifferencing: 'NOT_DIFFERENCING',
+  /** A proposed parent differs from the child in format, virtual size or logical sector size. */
+  ParentIncompatible: 'PARENT_INCOMPATIBLE',
 } as const;
 export type VhdOperationErrorCode = (typeof VhdOperationErrorCode)[keyof typeof VhdOperationErrorCode];
 

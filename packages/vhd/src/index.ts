@@ -29,10 +29,12 @@ export {
   merge,
   resize,
 } from './ops.js';
+export { setParent } from './set-parent.js';
 export { type Chs, chsGeometry } from './vhd.js';
 
 import { createDisk, openDisk, type VirtualDisk as VirtualDiskApi } from './disk.js';
 import { check, compact, convert, merge, resize } from './ops.js';
+import { setParent } from './set-parent.js';
 
 /** One open virtual disk of any format (VHD or VHDX); reads see through the whole parent chain. */
 export type VirtualDisk = VirtualDiskApi;
@@ -44,5 +46,6 @@ export const VirtualDisk = {
   compact,
   convert,
   merge,
+  setParent,
   check,
 } as const;

@@ -1,10 +1,11 @@
 import { stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { formatError, VhdOperationError } from './errors.js';
 import { DiskFile } from './file.js';
 import { guidToString, randomGuid } from './guid.js';
 import { type BlockState, type DiskType, Layer } from './layer.js';
+import { parentLocations } from './parent-paths.js';
 
 // Microsoft "Virtual Hard Disk Image Format Specification" v1.0. All fields are big-endian.
 
@@ -216,10 +217,34 @@ interface HeaderBuild {
   tableOffset: number;
   maxTableEntries: number;
   blockSize: number;
-  parentUniqueId?: Buffer;
-  parentTimestamp?: number;
-  parentName?: string;
-  locators?: Locator[];
+  parent?: ParentFields;
+}
+
+/** What a differencing disk's header records about its parent. */
+interface ParentFields {
+  uniqueId: Buffer;
+  timestamp: number;
+  name: string;
+  locators: Locator[];
+}
+
+/** Writes the parent fields (unique id, timestamp, name, locator entries) into a raw header, then its checksum. */
+function writeParentFields(b: Buffer, p: ParentFields | undefined): void {
+  b.fill(0, 40, 768);
+  if (p) {
+    p.uniqueId.copy(b, 40);
+    b.writeUInt32BE(p.timestamp, 56);
+    const name = Buffer.from(p.name, 'utf16le').swap16();
+    name.copy(b, 64, 0, Math.min(name.length, 510));
+    p.locators.forEach((l, i) => {
+      const o = 576 + i * 24;
+      b.writeUInt32BE(l.code, o);
+      b.writeUInt32BE(l.dataSpace, o + 4);
+      b.writeUInt32BE(l.dataLength, o + 8);
+      b.writeBigUInt64BE(BigInt(l.dataOffset), o + 16);
+    });
+  }
+  b.writeUInt32BE(vhdChecksum(b, 36), 36);
 }
 
 function buildDynamicHeader(h: HeaderBuild): Buffer {
@@ -230,21 +255,46 @@ function buildDynamicHeader(h: HeaderBuild): Buffer {
   b.writeUInt32BE(0x00010000, 24);
   b.writeUInt32BE(h.maxTableEntries, 28);
   b.writeUInt32BE(h.blockSize, 32);
-  if (h.parentUniqueId) h.parentUniqueId.copy(b, 40);
-  b.writeUInt32BE(h.parentTimestamp ?? 0, 56);
-  if (h.parentName) {
-    const name = Buffer.from(h.parentName, 'utf16le').swap16();
-    name.copy(b, 64, 0, Math.min(name.length, 510));
-  }
-  (h.locators ?? []).forEach((l, i) => {
-    const o = 576 + i * 24;
-    b.writeUInt32BE(l.code, o);
-    b.writeUInt32BE(l.dataSpace, o + 4);
-    b.writeUInt32BE(l.dataLength, o + 8);
-    b.writeBigUInt64BE(BigInt(l.dataOffset), o + 16);
-  });
-  b.writeUInt32BE(vhdChecksum(b, 36), 36);
+  writeParentFields(b, h.parent);
   return b;
+}
+
+/** A parent as a child records it: its unique id, and where to look for it (locator data by platform code). */
+export interface VhdParentReference {
+  uniqueId: Buffer;
+  timestamp: number;
+  name: string;
+  locators: [code: number, data: Buffer][];
+}
+
+/** Locator data longer than this is rejected on open (a hostile length must not become a huge read). */
+const MAX_LOCATOR_DATA = 65536;
+
+/**
+ * The reference a child at `childPath` records for the parent at `parentPath`: W2ru (relative), W2ku
+ * (absolute) and MacX (file URL) locators, the absolute path as the name, the parent's mtime.
+ */
+export async function vhdParentReference(
+  childPath: string,
+  parentPath: string,
+  uniqueId: Buffer,
+): Promise<VhdParentReference> {
+  const { absolute, relative } = parentLocations(childPath, parentPath);
+  const st = await stat(absolute);
+  const locators: [number, Buffer][] = [
+    [VhdPlatformCode.W2ru, Buffer.from(relative, 'utf16le')],
+    [VhdPlatformCode.W2ku, Buffer.from(absolute, 'utf16le')],
+    [VhdPlatformCode.MacX, Buffer.from(pathToFileURL(absolute).href, 'utf8')],
+  ];
+  if (locators.some(([, data]) => data.length > MAX_LOCATOR_DATA)) {
+    throw new VhdOperationError('INVALID_ARGUMENT', `parent path too long: ${absolute}`);
+  }
+  return {
+    uniqueId,
+    timestamp: vhdTimestamp(st.mtimeMs),
+    name: absolute.length <= 255 ? absolute : basename(absolute),
+    locators,
+  };
 }
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
@@ -439,39 +489,24 @@ export class VhdLayer extends Layer {
         let pos = tableOffset + batBytes;
         const locators: Locator[] = [];
         const locData: [number, Buffer][] = [];
-        let parentInfo: Pick<HeaderBuild, 'parentUniqueId' | 'parentTimestamp' | 'parentName'> = {};
+        let parent: ParentFields | undefined;
         if (o.type === 'differencing') {
           if (!o.parent) throw new VhdOperationError('INVALID_ARGUMENT', 'differencing disk needs a parent');
-          const abs = resolve(o.parent.path);
-          let rel = relative(dirname(resolve(path)), abs)
-            .split('/')
-            .join('\\');
-          if (!rel.startsWith('..')) rel = `.\\${rel}`;
-          const st = await stat(abs);
-          parentInfo = {
-            parentUniqueId: o.parent.layer.footer.uniqueId,
-            parentTimestamp: vhdTimestamp(st.mtimeMs),
-            parentName: abs.length <= 255 ? abs : basename(abs),
-          };
-          const entriesData: [number, Buffer][] = [
-            [VhdPlatformCode.W2ru, Buffer.from(rel, 'utf16le')],
-            [VhdPlatformCode.W2ku, Buffer.from(abs, 'utf16le')],
-            [VhdPlatformCode.MacX, Buffer.from(pathToFileURL(abs).href, 'utf8')],
-          ];
-          for (const [code, data] of entriesData) {
+          const ref = await vhdParentReference(path, o.parent.path, o.parent.layer.footer.uniqueId);
+          for (const [code, data] of ref.locators) {
             const space = roundUp(data.length, SECTOR);
             // Platform data space is written in bytes (a multiple of 512), as Windows does.
             locators.push({ code, dataSpace: space, dataLength: data.length, dataOffset: pos });
             locData.push([pos, data]);
             pos += space;
           }
+          parent = { uniqueId: ref.uniqueId, timestamp: ref.timestamp, name: ref.name, locators };
         }
         const header = buildDynamicHeader({
           tableOffset,
           maxTableEntries: entries,
           blockSize,
-          ...parentInfo,
-          locators,
+          ...(parent ? { parent } : {}),
         });
         await file.write(0, fb);
         await file.write(512, header);
@@ -622,5 +657,95 @@ export class VhdLayer extends Layer {
 
   parentIdentity(): string {
     return guidToString(this.header!.parentUniqueId);
+  }
+
+  /**
+   * Records `ref` as this differencing disk's parent. Locator data goes where the old locators were
+   * when it fits, else it is appended (footer moved first, so the file always ends in a footer). The
+   * header, rewritten in one write after the data is synced, is the commit point: before it the old
+   * header stands, its locators then being at worst stale hints that open checks against the recorded
+   * unique id. Fields of the header outside the parent reference are kept as they are.
+   */
+  async setParentReference(ref: VhdParentReference): Promise<void> {
+    const h = this.header;
+    if (!h || this.type !== 'differencing') {
+      throw new VhdOperationError('NOT_DIFFERENCING', `${this.file.path} is not a differencing disk`);
+    }
+    const holes = this.locatorSpace();
+    let end = this.dataEnd;
+    const locators: Locator[] = ref.locators.map(([code, data]) => {
+      const space = roundUp(data.length, SECTOR);
+      const hole = holes.find(([s, e]) => e - s >= space);
+      let at: number;
+      if (hole) {
+        at = hole[0];
+        hole[0] += space;
+      } else {
+        at = end;
+        end += space;
+      }
+      return { code, dataSpace: space, dataLength: data.length, dataOffset: at };
+    });
+    if (end > this.dataEnd) {
+      await this.file.write(end, buildFooter(this.footer));
+      this.dataEnd = end;
+      this.footerMissing = false;
+    }
+    for (const [i, l] of locators.entries()) {
+      const slot = Buffer.alloc(l.dataSpace);
+      ref.locators[i]![1].copy(slot);
+      await this.file.write(l.dataOffset, slot);
+    }
+    await this.file.sync();
+    const headerAt = Number(this.footer.dataOffset);
+    const raw = await this.file.read(headerAt, 1024, 'dynamic header');
+    const parent: ParentFields = {
+      uniqueId: ref.uniqueId,
+      timestamp: ref.timestamp,
+      name: ref.name,
+      locators,
+    };
+    writeParentFields(raw, parent);
+    await this.file.write(headerAt, raw);
+    await this.file.sync();
+    h.parentUniqueId = Buffer.from(ref.uniqueId);
+    h.parentTimestamp = ref.timestamp;
+    h.parentName = ref.name;
+    h.locators = locators;
+    // The file is being written: a lost end footer is restored on close, as after any write.
+    this.writeSession = true;
+  }
+
+  /**
+   * Sector-aligned ranges free for new locator data once the header stops naming the old locators:
+   * each old locator's start up to the next other structure (header, BAT, block) or the footer.
+   */
+  private locatorSpace(): [number, number][] {
+    const h = this.header!;
+    const others: [number, number][] = [
+      [0, SECTOR],
+      [Number(this.footer.dataOffset), Number(this.footer.dataOffset) + 1024],
+      [h.tableOffset, roundUp(h.tableOffset + h.maxTableEntries * 4, SECTOR)],
+    ];
+    for (const e of this.bat) {
+      if (e !== UNUSED) others.push([e * SECTOR, e * SECTOR + this.bitmapSize + this.blockSize]);
+    }
+    const holes: [number, number][] = [];
+    for (const l of h.locators) {
+      const start = l.dataOffset;
+      if (l.dataLength === 0 || start % SECTOR !== 0 || start >= this.dataEnd) continue;
+      if (others.some(([s, e]) => start >= s && start < e)) continue;
+      let end = this.dataEnd;
+      for (const [s] of others) if (s >= start && s < end) end = s;
+      holes.push([start, end]);
+    }
+    holes.sort((a, b) => a[0] - b[0]);
+    const merged: [number, number][] = [];
+    for (const hole of holes) {
+      const last = merged[merged.length - 1];
+      if (last && hole[0] <= last[1]) last[1] = Math.max(last[1], hole[1]);
+      else merged.push(hole);
+    }
+    return merged;
   }
 }

@@ -1,9 +1,10 @@
-import { basename, dirname, isAbsolute, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { crc32c, crc32cWithZeroField } from './crc32c.js';
 import { formatError, VhdOperationError } from './errors.js';
 import { DiskFile } from './file.js';
 import { guidFromString, guidToString, isZeroGuid, randomGuid } from './guid.js';
 import { type BlockState, type DiskType, Layer } from './layer.js';
+import { parentLocations } from './parent-paths.js';
 import type { LayerIssue } from './vhd.js';
 
 // [MS-VHDX] Virtual Hard Disk v2. All fields little-endian.
@@ -169,6 +170,28 @@ function parseParentLocator(item: Buffer): Map<string, string> | string {
   return out;
 }
 
+/**
+ * The parent locator entries a child at `childPath` records for the parent at `parentPath` whose
+ * DataWriteGuid is `identity`: parent_linkage, relative_path and absolute_win32_path. No volume_path
+ * (a Windows volume GUID path has no host equivalent) and no parent_linkage2.
+ */
+export function vhdxParentLocator(
+  childPath: string,
+  parentPath: string,
+  identity: string,
+): [string, string][] {
+  const { absolute, relative } = parentLocations(childPath, parentPath);
+  // Entry lengths are 16-bit byte counts.
+  if (Buffer.byteLength(absolute, 'utf16le') > 0xfffe || Buffer.byteLength(relative, 'utf16le') > 0xfffe) {
+    throw new VhdOperationError('INVALID_ARGUMENT', `parent path too long: ${absolute}`);
+  }
+  return [
+    ['parent_linkage', `{${identity}}`],
+    ['relative_path', relative],
+    ['absolute_win32_path', absolute],
+  ];
+}
+
 function buildParentLocator(entries: [string, string][]): Buffer {
   const head = Buffer.alloc(20 + entries.length * 12);
   guidFromString(VhdxGuids.ParentLocatorType).copy(head, 0);
@@ -300,6 +323,23 @@ function buildMetadata(p: VhdxParams, locator: Buffer | null): Buffer {
     pos += Math.ceil(data.length / 8) * 8;
   });
   return region;
+}
+
+/**
+ * Where a metadata item of `length` bytes goes: at `current` if it fits there before the next item,
+ * else the first 8-byte aligned free spot after the table (64 KiB); -1 when the region has no room.
+ */
+function placeMetadataItem(
+  others: [number, number][],
+  current: number,
+  length: number,
+  regionLength: number,
+): number {
+  const fits = (at: number) =>
+    at >= 64 * KiB && at + length <= regionLength && others.every(([s, e]) => at + length <= s || at >= e);
+  if (fits(current)) return current;
+  const candidates = [64 * KiB, ...others.map(([, e]) => roundUp(e, 8))].sort((a, b) => a - b);
+  return candidates.find(fits) ?? -1;
 }
 
 // ---- log ----
@@ -727,16 +767,7 @@ export class VhdxLayer extends Layer {
       if (o.parent.layer.sectorSize !== lss) {
         throw new VhdOperationError('INVALID_ARGUMENT', 'a child must use its parent logical sector size');
       }
-      const abs = resolve(o.parent.path);
-      let rel = relative(dirname(resolve(path)), abs)
-        .split('/')
-        .join('\\');
-      if (!rel.startsWith('..')) rel = `.\\${rel}`;
-      locator = buildParentLocator([
-        ['parent_linkage', `{${o.parent.layer.identity()}}`],
-        ['relative_path', rel],
-        ['absolute_win32_path', abs],
-      ]);
+      locator = buildParentLocator(vhdxParentLocator(path, o.parent.path, o.parent.layer.identity()));
     }
     const params: VhdxParams = {
       blockSize,
@@ -908,33 +939,121 @@ export class VhdxLayer extends Layer {
     if (!this.file.writable) return;
     await this.file.sync();
     if (this.dirtyPages.size === 0) return;
-    const h = this.header;
-    if (!this.sessionLogGuid) this.sessionLogGuid = randomGuid();
     const pages = [...this.dirtyPages].sort((a, b) => a - b);
     // One entry holds as many pages as the log leaves room for; a bigger update is split.
-    const perEntry = Math.max(1, h.logLength / PAGE - 2 - Math.ceil(((h.logLength / PAGE) * 32) / PAGE));
+    const perEntry = this.pagesPerLogEntry;
     for (let i = 0; i < pages.length; i += perEntry) {
-      const group = pages
-        .slice(i, i + perEntry)
-        .map((p): [number, Buffer] => [this.regions.bat.offset + p * PAGE, this.batPage(p)]);
-      const entry = buildLogEntry(
-        this.sessionLogGuid,
-        this.logSequence,
-        this.logHead,
-        group,
-        this.file.size,
-        this.file.size,
+      await this.commitThroughLog(
+        pages
+          .slice(i, i + perEntry)
+          .map((p): [number, Buffer] => [this.regions.bat.offset + p * PAGE, this.batPage(p)]),
       );
-      await this.writeLog(this.logHead, entry);
-      await this.file.sync();
-      if (!this.header.logGuid.equals(this.sessionLogGuid))
-        await this.updateHeader({ logGuid: this.sessionLogGuid });
-      for (const [off, page] of group) await this.file.write(off, page);
-      await this.file.sync();
-      this.logHead = (this.logHead + entry.length) % h.logLength;
-      this.logSequence++;
     }
     this.dirtyPages.clear();
+  }
+
+  /** Most 4 KiB pages one log entry can carry in this file's log. */
+  private get pagesPerLogEntry(): number {
+    const sectors = this.header.logLength / PAGE;
+    return Math.max(1, sectors - 2 - Math.ceil((sectors * 32) / PAGE));
+  }
+
+  /**
+   * Writes `pages` (file offset, 4 KiB) as one log entry and syncs it, sets LogGuid (first time in a
+   * session), then applies the pages in place and syncs: a crash leaves the old pages or a log that
+   * the next open replays.
+   */
+  private async commitThroughLog(pages: [number, Buffer][]): Promise<void> {
+    if (!this.sessionLogGuid) this.sessionLogGuid = randomGuid();
+    const entry = buildLogEntry(
+      this.sessionLogGuid,
+      this.logSequence,
+      this.logHead,
+      pages,
+      this.file.size,
+      this.file.size,
+    );
+    await this.writeLog(this.logHead, entry);
+    await this.file.sync();
+    if (!this.header.logGuid.equals(this.sessionLogGuid))
+      await this.updateHeader({ logGuid: this.sessionLogGuid });
+    for (const [off, page] of pages) await this.file.write(off, page);
+    await this.file.sync();
+    this.logHead = (this.logHead + entry.length) % this.header.logLength;
+    this.logSequence++;
+  }
+
+  /**
+   * Replaces the parent locator metadata item with `entries`, every changed metadata page in one log
+   * entry, so a crash leaves the old locator or the new one. The item is rewritten where it is when it
+   * fits before the next item, else moved to free space in the metadata region (its old bytes zeroed).
+   * FileWriteGuid is renewed; DataWriteGuid is kept: what the disk reads does not change, and children
+   * of this disk record it.
+   */
+  async replaceParentLocator(entries: [string, string][]): Promise<void> {
+    if (this.type !== 'differencing') {
+      throw new VhdOperationError('NOT_DIFFERENCING', `${this.file.path} is not a differencing disk`);
+    }
+    const md = this.regions.metadata;
+    const table = await this.file.read(md.offset, 64 * KiB, 'metadata table');
+    const count = table.readUInt16LE(10);
+    let entryAt = -1;
+    const others: [number, number][] = [];
+    for (let i = 0; i < count; i++) {
+      const o = 32 + i * 32;
+      const id = guidToString(table.subarray(o, o + 16));
+      const off = table.readUInt32LE(o + 16);
+      const len = table.readUInt32LE(o + 20);
+      const isUser = (table.readUInt32LE(o + 24) & 1) === 1;
+      if (!isUser && id === VhdxGuids.ParentLocator) entryAt = o;
+      else if (len > 0) others.push([off, off + len]);
+    }
+    if (entryAt < 0) throw formatError('BAD_FIELD', `${this.file.path}: no parent locator item`);
+    const oldOff = table.readUInt32LE(entryAt + 16);
+    const oldLen = table.readUInt32LE(entryAt + 20);
+    const item = buildParentLocator(entries);
+    const newOff = placeMetadataItem(others, oldOff, item.length, md.length);
+    if (newOff < 0) {
+      throw new VhdOperationError('INVALID_ARGUMENT', `${this.file.path}: no room for the parent locator`);
+    }
+    // Edit copies of the touched pages, then log the ones that changed.
+    const original = new Map<number, Buffer>();
+    const edited = new Map<number, Buffer>();
+    const edit = async (at: number, bytes: Buffer) => {
+      for (let done = 0; done < bytes.length; ) {
+        const pageNo = Math.floor((at + done) / PAGE);
+        let page = edited.get(pageNo);
+        if (!page) {
+          const was = await this.file.read(md.offset + pageNo * PAGE, PAGE, 'metadata');
+          original.set(pageNo, was);
+          page = Buffer.from(was);
+          edited.set(pageNo, page);
+        }
+        const inPage = (at + done) % PAGE;
+        const n = Math.min(bytes.length - done, PAGE - inPage);
+        bytes.copy(page, inPage, done, done + n);
+        done += n;
+      }
+    };
+    if (oldLen > 0) await edit(oldOff, Buffer.alloc(oldLen));
+    await edit(newOff, item);
+    const tableEntry = Buffer.alloc(8);
+    tableEntry.writeUInt32LE(newOff, 0);
+    tableEntry.writeUInt32LE(item.length, 4);
+    await edit(entryAt + 16, tableEntry);
+    const pages = [...edited]
+      .filter(([n, page]) => !page.equals(original.get(n)!))
+      .sort((a, b) => a[0] - b[0])
+      .map(([n, page]): [number, Buffer] => [md.offset + n * PAGE, page]);
+    if (pages.length > this.pagesPerLogEntry) {
+      throw new VhdOperationError(
+        'INVALID_ARGUMENT',
+        `${this.file.path}: parent locator too large for the log`,
+      );
+    }
+    await this.updateHeader({ fileWriteGuid: randomGuid() });
+    await this.commitThroughLog(pages);
+    this.params.parentLocator = new Map(entries);
   }
 
   private batPage(p: number): Buffer {
