@@ -10,7 +10,15 @@ import { SCSI_INTERFACE_ID } from '@viridian/storage';
 import { VirtualDisk } from '@viridian/vhd';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PROBE_BLOCKS, probeLbas, probePattern } from './programs/disk-probe.js';
-import { exitOf, guestEvent, startVm, stopVm, until, type Vm } from './vm-harness.test-fixture.js';
+import {
+  exitOf,
+  guestEvent,
+  hypervisor,
+  startVm,
+  stopVm,
+  until,
+  type Vm,
+} from './vm-harness.test-fixture.js';
 
 const SECTOR = 512;
 let dir: string;
@@ -22,6 +30,14 @@ afterEach(async () => {
 });
 
 const logged = (vm: Vm, text: string) => guestEvent(vm.id, (d) => d.event === 'log' && d.text === text);
+
+/** The console lines the guest logged so far, oldest first. */
+const lines = (vm: Vm) =>
+  hypervisor()
+    .events.filter((e) => e.type === 'guest' && e.partitionId === vm.id)
+    .map((e) => (e as { data: Record<string, unknown> }).data)
+    .filter((d) => d.event === 'log')
+    .map((d) => String(d.text));
 
 async function shutDown(vm: Vm): Promise<void> {
   const exit = exitOf(vm.id);
@@ -47,30 +63,45 @@ async function expectProbeInFile(path: string, lun: number): Promise<void> {
 }
 
 describe('disks in the guest runtime', () => {
-  it('probes a boot disk and a hot-added one; the bytes are in the VHDX files after the VM is gone', async () => {
+  it('probes boot disks and a hot-added one; the bytes are in the VHDX files after the VM is gone', async () => {
     const path0 = join(dir, 'lun0.vhdx');
     const path1 = join(dir, 'lun1.vhdx');
+    const path2 = join(dir, 'lun2.vhdx');
     const disk0 = await VirtualDisk.create(path0, { format: 'vhdx', type: 'dynamic', sizeBytes: 8 << 20 });
     const disk1 = await VirtualDisk.create(path1, { format: 'vhdx', type: 'dynamic', sizeBytes: 4 << 20 });
+    await (await VirtualDisk.create(path2, { format: 'vhdx', type: 'dynamic', sizeBytes: 1 << 20 })).close();
+    const disk2 = await VirtualDisk.open(path2, { readOnly: true });
     let vm: Vm | undefined;
     try {
-      vm = await startVm('disk-probe', { scsi: { disks: [{ lun: 0, disk: disk0 }] } });
+      vm = await startVm('disk-probe', {
+        scsi: {
+          disks: [
+            { lun: 2, disk: disk2 },
+            { lun: 0, disk: disk0 },
+          ],
+        },
+      });
       const booted = await guestEvent(vm.id, (d) => d.event === 'booted');
       expect(booted.drivers).toContain('storvsc');
       await logged(vm, `disk 0: ok ${(8 << 20) / SECTOR} x ${SECTOR} B`);
-      await logged(vm, 'disks: [0]');
+      await logged(vm, `disk 2: read-only ${(1 << 20) / SECTOR} x ${SECTOR} B`);
+      await logged(vm, 'disks: [0,2]');
 
       // Hot add: the controller tells the guest to rescan; the new disk shows up in guest.disks.
       await vm.scsi!.attach(1, disk1);
-      await logged(vm, 'disks: [0,1]');
+      await logged(vm, 'disks: [0,1,2]');
       await logged(vm, `disk 1: ok ${(4 << 20) / SECTOR} x ${SECTOR} B`);
-      expect(await vm.ics.kvp.get(KvpPool.Guest, 'Disks')).toMatchObject({ ok: true, value: '0,1' });
+      expect(await vm.ics.kvp.get(KvpPool.Guest, 'Disks')).toMatchObject({ ok: true, value: '0,1,2' });
       expect(await vm.ics.kvp.get(KvpPool.Guest, 'Disk.1')).toMatchObject({ value: 'ok 8192 x 512 B' });
 
       // Hot remove: it leaves guest.disks once the running commands are done.
       await vm.scsi!.detach(1);
-      await logged(vm, 'disk 1: removed');
-      await logged(vm, 'disks: [0]');
+      const running = vm;
+      const disksLines = () => lines(running).filter((l) => l.startsWith('disks:'));
+      await until('the guest to see the removal', () => disksLines().length === 3);
+      const seen = lines(running);
+      expect(disksLines()).toEqual(['disks: [0,2]', 'disks: [0,1,2]', 'disks: [0,2]']);
+      expect(seen.indexOf('disk 1: removed')).toBeGreaterThan(seen.indexOf(`disk 1: ok 8192 x 512 B`));
 
       await shutDown(vm);
       vm = undefined;
@@ -78,9 +109,14 @@ describe('disks in the guest runtime', () => {
       if (vm) stopVm(vm);
       await disk0.close();
       await disk1.close();
+      await disk2.close();
     }
     await expectProbeInFile(path0, 0);
     await expectProbeInFile(path1, 1);
+    // The read-only disk was left as it was.
+    const untouched = await VirtualDisk.open(path2, { readOnly: true });
+    expect((await untouched.read(0, PROBE_BLOCKS * SECTOR)).every((b) => b === 0)).toBe(true);
+    await untouched.close();
   });
 
   it('boots on without disks when the controller answers the handshake with garbage, and says so', async () => {
