@@ -42,6 +42,15 @@ export interface CpuSettings {
   relativeWeight: number;
 }
 
+/** A virtual disk on the VM's synthetic SCSI controller (path 0, target 0, this LUN). */
+export interface DiskAttachment {
+  /** 0–63, unique within the VM. */
+  lun: number;
+  /** Absolute path of a .vhd/.vhdx/.avhd/.avhdx file: the drive's current file. */
+  path: string;
+  readOnly: boolean;
+}
+
 export interface VmConfig {
   id: string;
   name: string;
@@ -57,10 +66,12 @@ export interface VmConfig {
   automaticStopAction: AutomaticStopAction;
   recoveryAction: RecoveryAction;
   notes: string;
+  /** Changed only through the disk commands (attach, detach) and checkpoints, never by `set`. */
+  disks: DiskAttachment[];
 }
 
 /** What a caller gives to create a VM: a name and an image; everything else has Hyper-V's defaults. */
-export type VmSpec = Partial<Omit<VmConfig, 'id' | 'cpu' | 'integrationServices'>> & {
+export type VmSpec = Partial<Omit<VmConfig, 'id' | 'cpu' | 'integrationServices' | 'disks'>> & {
   name: string;
   image: string;
   cpu?: Partial<CpuSettings>;
@@ -68,7 +79,7 @@ export type VmSpec = Partial<Omit<VmConfig, 'id' | 'cpu' | 'integrationServices'
 };
 
 /** Changes to an existing VM; absent fields stay as they are. */
-export type VmChanges = Partial<Omit<VmConfig, 'id' | 'cpu' | 'integrationServices'>> & {
+export type VmChanges = Partial<Omit<VmConfig, 'id' | 'cpu' | 'integrationServices' | 'disks'>> & {
   cpu?: Partial<CpuSettings>;
   integrationServices?: Partial<IntegrationServices>;
 };
@@ -88,6 +99,9 @@ export const LIMITS = {
   devicesMax: 64,
   deviceSettingsMax: 32,
   imageMaxLength: 1024,
+  disksMax: 64,
+  lunMax: 63,
+  diskPathMaxLength: 4096,
 } as const;
 
 export const DEFAULTS = {
@@ -234,6 +248,44 @@ function validateDevices(value: unknown): DeviceConfig[] {
   });
 }
 
+const DISK_EXTENSION = /\.(vhd|vhdx|avhd|avhdx)$/i;
+
+/** A disk file path: absolute, no control characters, a virtual-disk extension. The file is checked when attached. */
+export function validateDiskPath(value: unknown, field = 'path'): string {
+  if (typeof value !== 'string' || value.length === 0) invalid(`${field} must be a non-empty string`);
+  if (value.length > LIMITS.diskPathMaxLength)
+    invalid(`${field} must be at most ${LIMITS.diskPathMaxLength} characters`);
+  if (CONTROL.test(value)) invalid(`${field} must not contain control characters`);
+  if (!value.startsWith('/')) invalid(`${field} must be an absolute path (got "${value}")`);
+  if (!DISK_EXTENSION.test(value)) invalid(`${field} must end in .vhd, .vhdx, .avhd or .avhdx`);
+  return value;
+}
+
+export function validateLun(value: unknown, field = 'lun'): number {
+  return integer(value, field, 0, LIMITS.lunMax);
+}
+
+/** The whole disk list: at most 64 entries, LUNs unique, each path valid. */
+export function validateDisks(value: unknown): DiskAttachment[] {
+  if (!Array.isArray(value)) invalid('disks must be an array');
+  if (value.length > LIMITS.disksMax) invalid(`disks must have at most ${LIMITS.disksMax} entries`);
+  const luns = new Set<number>();
+  return value.map((disk: unknown, index) => {
+    const where = `disks[${index}]`;
+    if (!isRecord(disk)) invalid(`${where} must be an object`);
+    for (const key of Object.keys(disk)) {
+      if (key !== 'lun' && key !== 'path' && key !== 'readOnly')
+        invalid(`${where}.${key} is not a disk setting`);
+    }
+    const lun = validateLun(disk['lun'], `${where}.lun`);
+    if (luns.has(lun)) invalid(`${where}.lun ${lun} is used twice`);
+    luns.add(lun);
+    const path = validateDiskPath(disk['path'], `${where}.path`);
+    if (typeof disk['readOnly'] !== 'boolean') invalid(`${where}.readOnly must be true or false`);
+    return { lun, path, readOnly: disk['readOnly'] };
+  });
+}
+
 function validateNotes(value: unknown): string {
   if (typeof value !== 'string') invalid('notes must be a string');
   if (value.length > LIMITS.notesMaxLength)
@@ -244,10 +296,13 @@ function validateNotes(value: unknown): string {
 /** Applies validated changes (or a creation spec) over a base configuration. */
 function merge(base: VmConfig, input: Record<string, unknown>): VmConfig {
   for (const key of Object.keys(input)) {
+    if (key === 'disks')
+      invalid('disks change only through the disk commands (vm.disk.attach, vm.disk.detach)');
     if (!SPEC_KEYS.has(key)) invalid(`${key} is not a VM setting`);
   }
   const next: VmConfig = {
     ...base,
+    disks: base.disks.map((disk) => ({ ...disk })),
     cpu: { ...base.cpu },
     integrationServices: { ...base.integrationServices },
   };
@@ -316,6 +371,7 @@ export function createVmConfig(spec: unknown, id: string = newGuid()): VmConfig 
     automaticStopAction: DEFAULTS.automaticStopAction,
     recoveryAction: DEFAULTS.recoveryAction,
     notes: '',
+    disks: [],
   };
   return merge(base, spec);
 }
@@ -330,11 +386,13 @@ export function applyVmChanges(config: VmConfig, changes: unknown): VmConfig {
 export function parseVmConfig(value: unknown): VmConfig {
   if (!isRecord(value)) invalid('a VM configuration must be an object');
   if (!isGuid(value['id'])) invalid('id must be a lowercase GUID');
-  const { id, ...rest } = value;
+  const { id, disks, ...rest } = value;
   const config = createVmConfig(rest, id as string);
   for (const key of [...SPEC_KEYS, 'cpu', 'integrationServices']) {
     if (rest[key] === undefined) invalid(`${key} is missing`);
   }
+  // Configurations written before disks existed have none.
+  config.disks = disks === undefined ? [] : validateDisks(disks);
   return config;
 }
 

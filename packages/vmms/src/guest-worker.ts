@@ -34,9 +34,11 @@ const ctx: GuestContext = {
   get uptimeMs() {
     return performance.now() - bootAt;
   },
-  // This in-process runtime runs no KVP service.
+  // This in-process runtime runs no KVP service and has no storage controller.
   publish: () => false,
   hostItem: () => undefined,
+  disks: [],
+  disk: () => undefined,
   log(message: string) {
     const second = Math.floor(performance.now() / 1000);
     if (second !== logWindow) {
@@ -110,7 +112,9 @@ for (;;) {
   const started = performance.now();
   let idle: number | undefined;
   try {
-    idle = program.step(state, ctx);
+    const step = program.step(state, ctx);
+    // A step may await (disk I/O in other runtimes); commands are only looked at between steps.
+    idle = step instanceof Promise ? await step : step;
   } catch (error) {
     guestFault(error);
   }

@@ -9,6 +9,8 @@ export {
   type VmwpRuntimeOptions,
 } from '@viridian/vmwp';
 export { type Caller, TokenStore } from './auth.js';
+export type { BackupResult } from './backup.js';
+export { type CheckpointDisk, type CheckpointInfo, CheckpointType } from './checkpoint-tree.js';
 export {
   AutomaticStartAction,
   AutomaticStopAction,
@@ -16,6 +18,7 @@ export {
   createVmConfig,
   DEFAULTS,
   type DeviceConfig,
+  type DiskAttachment,
   type IntegrationServices,
   LIMITS,
   RecoveryAction,
@@ -54,6 +57,7 @@ export {
   type TokenInfo,
 } from './protocol.js';
 export {
+  type DiskSnapshotRequest,
   ExitReason,
   HeartbeatStatus,
   type RunningVm,
@@ -68,4 +72,12 @@ export { HostService, type HostServiceOptions, resolveDataDir } from './service.
 export type { ApiHost } from './session.js';
 export { CONFIG_FORMAT_VERSION, ConfigStore, type StoreProblem } from './store.js';
 export { ThreadRuntime, type ThreadRuntimeOptions } from './thread-runtime.js';
-export { type StopOptions, type VmDetail, Vmms, type VmmsOptions, type VmSummary } from './vmms.js';
+export {
+  type CheckpointRequest,
+  type DiskAttachRequest,
+  type StopOptions,
+  type VmDetail,
+  Vmms,
+  type VmmsOptions,
+  type VmSummary,
+} from './vmms.js';

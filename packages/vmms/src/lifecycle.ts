@@ -28,6 +28,8 @@ export const LifecycleEvent = {
   Stop: 'stop',
   TurnOff: 'turnOff',
   DiscardSaved: 'discardSaved',
+  /** A checkpoint's memory state became the VM's saved state (applying a Standard checkpoint). */
+  StateApplied: 'stateApplied',
   // completions
   Started: 'started',
   Paused: 'paused',
@@ -50,7 +52,7 @@ const S = VmState;
  * Saved that failed returns to Saved).
  */
 const TABLE: Record<VmState, Partial<Record<LifecycleEvent, VmState | 'back'>>> = {
-  Off: { [E.Start]: S.Starting },
+  Off: { [E.Start]: S.Starting, [E.StateApplied]: S.Saved },
   Starting: { [E.Started]: S.Running, [E.Aborted]: 'back', [E.Failed]: S.Critical },
   Running: {
     [E.Pause]: S.Pausing,

@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import type { CheckpointInfo, CheckpointType } from './checkpoint-tree.js';
 import type { VmChanges, VmSpec } from './config.js';
 import { ErrorCode, VmmsError } from './errors.js';
 import type { VmEvent } from './event-log.js';
@@ -55,6 +56,23 @@ export interface Api {
   'vm.pause': { request: { vm: string }; result: JobInfo };
   'vm.resume': { request: { vm: string }; result: JobInfo };
   'vm.discardSaved': { request: { vm: string }; result: VmDetail };
+  'vm.disk.attach': {
+    request: { vm: string; path: string; lun?: number; readOnly?: boolean };
+    result: VmDetail;
+  };
+  'vm.disk.detach': { request: { vm: string; lun: number }; result: VmDetail };
+  /** The job's result is the new checkpoint's CheckpointInfo (its `type` says what was made). */
+  'checkpoint.create': { request: { vm: string; name?: string; type?: CheckpointType }; result: JobInfo };
+  'checkpoint.list': { request: { vm: string }; result: CheckpointInfo[] };
+  /** The job's result is the VM's summary (Saved when the checkpoint had memory state, else Off). */
+  'checkpoint.apply': { request: { vm: string; checkpoint: string }; result: JobInfo };
+  'checkpoint.rename': { request: { vm: string; checkpoint: string; name: string }; result: CheckpointInfo };
+  /** The job's result is `{ removed: string[] }`, the ids of the checkpoints removed. */
+  'checkpoint.remove': { request: { vm: string; checkpoint: string; subtree?: boolean }; result: JobInfo };
+  /** The job's result is a BackupResult. */
+  'vm.backup': { request: { vm: string; destination: string }; result: JobInfo };
+  /** The job's result is the new VM's VmDetail. */
+  'vm.restoreBackup': { request: { source: string; name?: string }; result: JobInfo };
   'ic.list': { request: { vm: string }; result: IcState };
   'kvp.get': { request: { vm: string; key: string; pool?: number }; result: KvpItem };
   'kvp.list': { request: { vm: string; pool?: number }; result: KvpItem[] };
@@ -134,6 +152,49 @@ export const COMMANDS: Record<RequestKind, CommandSpec> = {
   'vm.pause': { role: Role.Operator, legalIn: legalIn(LifecycleEvent.Pause), required: vm },
   'vm.resume': { role: Role.Operator, legalIn: legalIn(LifecycleEvent.Resume), required: vm },
   'vm.discardSaved': { role: Role.Operator, legalIn: legalIn(LifecycleEvent.DiscardSaved), required: vm },
+  'vm.disk.attach': {
+    role: Role.Administrator,
+    legalIn: ['Off', 'Running', 'Critical'],
+    required: { vm: 'string', path: 'string' },
+    optional: { lun: 'number', readOnly: 'boolean' },
+  },
+  'vm.disk.detach': {
+    role: Role.Administrator,
+    legalIn: ['Off', 'Running', 'Critical'],
+    required: { vm: 'string', lun: 'number' },
+  },
+  'checkpoint.create': {
+    role: Role.Operator,
+    legalIn: ['Off', 'Saved', 'Critical', 'Running', 'Paused'],
+    required: vm,
+    optional: { name: 'string', type: 'string' },
+  },
+  'checkpoint.list': { role: Role.Viewer, required: vm },
+  'checkpoint.apply': {
+    role: Role.Operator,
+    legalIn: ['Off', 'Saved'],
+    required: { vm: 'string', checkpoint: 'string' },
+  },
+  'checkpoint.rename': {
+    role: Role.Operator,
+    required: { vm: 'string', checkpoint: 'string', name: 'string' },
+  },
+  'checkpoint.remove': {
+    role: Role.Operator,
+    legalIn: ['Off', 'Saved', 'Critical', 'Running', 'Paused'],
+    required: { vm: 'string', checkpoint: 'string' },
+    optional: { subtree: 'boolean' },
+  },
+  'vm.backup': {
+    role: Role.Operator,
+    legalIn: ['Off', 'Saved', 'Critical', 'Running'],
+    required: { vm: 'string', destination: 'string' },
+  },
+  'vm.restoreBackup': {
+    role: Role.Administrator,
+    required: { source: 'string' },
+    optional: { name: 'string' },
+  },
   'ic.list': { role: Role.Viewer, legalIn: ['Running', 'Paused'], required: vm },
   'kvp.get': {
     role: Role.Viewer,

@@ -1,4 +1,4 @@
-import type { VmConfig } from './config.js';
+import type { DiskAttachment, VmConfig } from './config.js';
 import type { IcCall } from './integration.js';
 
 /** Heartbeat as Hyper-V reports it for a VM's heartbeat integration service. */
@@ -66,6 +66,27 @@ export interface RunningVm {
    * result value. Runtimes without integration-service access leave it out.
    */
   ic?(request: IcCall): Promise<unknown>;
+  /** Hot add: opens the file and attaches it at its LUN (the guest rescans). */
+  attachDisk?(disk: DiskAttachment): Promise<void>;
+  /** Hot remove: waits for the LUN's running commands, then closes the file. */
+  detachDisk?(lun: number): Promise<void>;
+  /**
+   * Pauses at a safe point (unless paused), flushes every disk, then for each named LUN creates a
+   * differencing disk at `path` whose parent is the LUN's current file and makes the LUN write to it
+   * (same disk identity for the guest); captures the VM state if asked (what `save()` returns, but the
+   * VM keeps running), and resumes if it was running.
+   */
+  snapshotDisks?(request: DiskSnapshotRequest): Promise<{ state?: unknown }>;
+  /**
+   * Pauses, flushes, merges the LUN's current differencing file into its parent (the child file is
+   * deleted), switches the LUN to the parent, resumes. Resolves with the parent's path.
+   */
+  mergeDisk?(lun: number): Promise<string>;
+}
+
+export interface DiskSnapshotRequest {
+  disks: { lun: number; path: string }[];
+  captureState: boolean;
 }
 
 /**

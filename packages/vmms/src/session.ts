@@ -174,6 +174,34 @@ export class ApiSession {
         return vmms.resume(request.vm);
       case 'vm.discardSaved':
         return vmms.discardSavedState(request.vm);
+      case 'vm.disk.attach':
+        return vmms.attachDisk(request.vm, {
+          path: request.path,
+          ...(typeof request.lun === 'number' ? { lun: request.lun } : {}),
+          ...(typeof request.readOnly === 'boolean' ? { readOnly: request.readOnly } : {}),
+        });
+      case 'vm.disk.detach':
+        return vmms.detachDisk(request.vm, request.lun);
+      case 'checkpoint.create':
+        return vmms.createCheckpoint(request.vm, {
+          ...(typeof request.name === 'string' ? { name: request.name } : {}),
+          ...(typeof request.type === 'string' ? { type: request.type } : {}),
+        });
+      case 'checkpoint.list':
+        return vmms.listCheckpoints(request.vm);
+      case 'checkpoint.apply':
+        return vmms.applyCheckpoint(request.vm, request.checkpoint);
+      case 'checkpoint.rename':
+        return vmms.renameCheckpoint(request.vm, request.checkpoint, request.name);
+      case 'checkpoint.remove':
+        return vmms.removeCheckpoint(request.vm, request.checkpoint, { subtree: request.subtree === true });
+      case 'vm.backup':
+        return vmms.backup(request.vm, request.destination);
+      case 'vm.restoreBackup':
+        return vmms.restoreBackup(
+          request.source,
+          typeof request.name === 'string' ? { name: request.name } : {},
+        );
       case 'ic.list':
         return vmms.icState(request.vm);
       case 'kvp.get':

@@ -1,18 +1,28 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { VirtualDisk } from '@viridian/vhd';
 import { writeFileAtomic } from './atomic-file.js';
+import { type BackupResult, backupVm, checkDestination, copyBackupDisks, readBackup } from './backup.js';
+import { type CheckpointInfo, CheckpointStore, CheckpointType } from './checkpoint-tree.js';
+import { Checkpoints } from './checkpoints.js';
 import {
   AutomaticStartAction,
   AutomaticStopAction,
   applyVmChanges,
   createVmConfig,
+  type DiskAttachment,
+  LIMITS,
   OFFLINE_ONLY_FIELDS,
   RecoveryAction,
   type VmConfig,
+  validateDiskPath,
+  validateLun,
+  validateName,
 } from './config.js';
+import { canonicalPath, probeDisk } from './disk-files.js';
 import { ErrorCode, VmmsError } from './errors.js';
 import { EventLevel, EventLog, HOST_LOG_ID } from './event-log.js';
-import { isGuid } from './guid.js';
+import { isGuid, newGuid } from './guid.js';
 import {
   checkPool,
   type IcState,
@@ -23,6 +33,7 @@ import {
 } from './integration.js';
 import { type JobHandle, type JobInfo, JobManager } from './jobs.js';
 import { LifecycleEvent, VmLifecycle, VmState } from './lifecycle.js';
+import type { ManagedVm } from './managed-vm.js';
 import type { HeartbeatStatus, RunningVm, VmExit, VmRuntime } from './runtime.js';
 import { readSavedState, removeSavedState, writeSavedState } from './saved-state.js';
 import { ConfigStore, type StoreProblem } from './store.js';
@@ -56,8 +67,22 @@ export interface VmSummary {
 
 export interface VmDetail extends VmSummary {
   config: VmConfig;
+  /** The VM's drives (the same list as `config.disks`), by LUN. */
+  disks: DiskAttachment[];
   hasSavedState: boolean;
   cpuBudgetPercent: number;
+}
+
+/** `vm.disk.attach`: the file, and optionally the LUN (default: the lowest free one) and read-only. */
+export interface DiskAttachRequest {
+  path: string;
+  lun?: number;
+  readOnly?: boolean;
+}
+
+export interface CheckpointRequest {
+  name?: string;
+  type?: CheckpointType;
 }
 
 export interface StopOptions {
@@ -72,7 +97,12 @@ interface VmRecord {
   status: string;
   cpuBudget: number;
   restarts: number[];
+  /** A disk, checkpoint or backup operation in progress; others wait for it to end. */
+  busy: string | undefined;
 }
+
+/** States in which a VM's disks are not in use by a worker. */
+const STOPPED_STATES: readonly VmState[] = [VmState.Off, VmState.Saved, VmState.Critical];
 
 const NORMAL = 'Operating normally';
 
@@ -93,6 +123,7 @@ export class Vmms {
   readonly #wasRunning: Set<string>;
   readonly #options: Required<Omit<VmmsOptions, 'dataDir' | 'runtime'>>;
   readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #checkpoints: Checkpoints;
   #stopping = false;
 
   constructor(options: VmmsOptions) {
@@ -110,6 +141,7 @@ export class Vmms {
     this.events = new EventLog(this.dataDir, this.#options.eventsPerVm);
     this.#savedDir = join(this.dataDir, 'saved');
     mkdirSync(this.#savedDir, { recursive: true });
+    this.#checkpoints = new Checkpoints(new CheckpointStore(this.dataDir));
     this.#wasRunningFile = join(this.dataDir, 'running.json');
     this.#wasRunning = new Set(readIdList(this.#wasRunningFile));
     const { configs, problems } = this.#store.loadAll();
@@ -182,6 +214,7 @@ export class Vmms {
     return {
       ...this.#summary(record),
       config: structuredClone(record.config),
+      disks: structuredClone(record.config.disks),
       hasSavedState: existsSync(this.#savedFile(record.config.id)),
       cpuBudgetPercent: record.cpuBudget,
     };
@@ -228,7 +261,9 @@ export class Vmms {
     if (state !== VmState.Off && state !== VmState.Saved && state !== VmState.Critical) {
       throw new VmmsError(ErrorCode.InvalidState, `cannot remove while the VM is ${state}; stop it first`);
     }
+    this.#requireIdle(record);
     this.#store.remove(record.config.id);
+    this.#checkpoints.forget(record.config.id);
     removeSavedState(this.#savedFile(record.config.id));
     this.#vms.delete(record.config.id);
     this.#setWasRunning(record.config.id, false);
@@ -238,6 +273,7 @@ export class Vmms {
   /** Starts an Off or Critical VM, or resumes a Saved one from its saved state. */
   start(ref: string): JobInfo {
     const record = this.#find(ref);
+    this.#requireIdle(record);
     record.lifecycle.apply(LifecycleEvent.Start);
     return this.jobs.run('start', record.config.id, (job) => this.#startWork(record, job));
   }
@@ -363,9 +399,195 @@ export class Vmms {
     return this.#running(record);
   }
 
+  // --- disks ---
+
+  /** Attaches a disk file at a LUN: hot-added while Running, else recorded in the configuration. */
+  async attachDisk(ref: string, request: DiskAttachRequest): Promise<VmDetail> {
+    const record = this.#find(ref);
+    this.#requireDiskChangeState(record);
+    if (typeof request !== 'object' || request === null) {
+      throw new VmmsError(ErrorCode.InvalidArgument, 'a disk attach request must be an object');
+    }
+    const readOnly = request.readOnly ?? false;
+    if (typeof readOnly !== 'boolean')
+      throw new VmmsError(ErrorCode.InvalidArgument, 'readOnly must be true or false');
+    const path = canonicalPath(validateDiskPath(request.path));
+    const disks = record.config.disks;
+    if (disks.length >= LIMITS.disksMax) {
+      throw new VmmsError(ErrorCode.InvalidArgument, `a VM has at most ${LIMITS.disksMax} disks`);
+    }
+    const lun =
+      request.lun === undefined || request.lun === null ? lowestFreeLun(disks) : validateLun(request.lun);
+    const holder = disks.find((disk) => disk.lun === lun);
+    if (holder !== undefined)
+      throw new VmmsError(ErrorCode.Conflict, `LUN ${lun} already holds ${holder.path}`);
+    return this.#exclusive(record, 'attaching a disk', async () => {
+      await this.#checkDiskFree(path, record);
+      await probeDisk(path, readOnly);
+      const disk: DiskAttachment = { lun, path, readOnly };
+      const running = record.lifecycle.state === VmState.Running ? this.#running(record) : undefined;
+      if (running !== undefined) {
+        if (running.attachDisk === undefined) {
+          throw new VmmsError(
+            ErrorCode.InvalidState,
+            'this VM runtime cannot hot-add disks; turn the VM off first',
+          );
+        }
+        await running.attachDisk(disk);
+      }
+      this.#saveConfig(record, {
+        ...record.config,
+        disks: [...record.config.disks, disk].sort((a, b) => a.lun - b.lun),
+      });
+      this.#log(
+        record,
+        EventLevel.Info,
+        'disk-attached',
+        `disk ${path} attached at LUN ${lun}${readOnly ? ' (read-only)' : ''}${running ? ' while running' : ''}`,
+      );
+      return this.get(record.config.id);
+    });
+  }
+
+  /** Detaches the disk at a LUN (hot-removed while Running). The file stays where it is. */
+  async detachDisk(ref: string, lunValue: number): Promise<VmDetail> {
+    const record = this.#find(ref);
+    this.#requireDiskChangeState(record);
+    const lun = validateLun(lunValue);
+    const disk = record.config.disks.find((d) => d.lun === lun);
+    if (disk === undefined) throw new VmmsError(ErrorCode.NotFound, `no disk at LUN ${lun}`);
+    return this.#exclusive(record, 'detaching a disk', async () => {
+      const running = record.lifecycle.state === VmState.Running ? this.#running(record) : undefined;
+      if (running !== undefined) {
+        if (running.detachDisk === undefined) {
+          throw new VmmsError(
+            ErrorCode.InvalidState,
+            'this VM runtime cannot hot-remove disks; turn the VM off first',
+          );
+        }
+        await running.detachDisk(lun);
+      }
+      this.#saveConfig(record, { ...record.config, disks: record.config.disks.filter((d) => d.lun !== lun) });
+      this.#log(record, EventLevel.Info, 'disk-detached', `disk ${disk.path} detached from LUN ${lun}`);
+      return this.get(record.config.id);
+    });
+  }
+
+  // --- checkpoints ---
+
+  /** Takes a checkpoint (Off, Saved, Running or Paused); the job's result is its CheckpointInfo. */
+  createCheckpoint(ref: string, request: CheckpointRequest = {}): JobInfo {
+    const record = this.#find(ref);
+    const state = record.lifecycle.state;
+    if (!STOPPED_STATES.includes(state) && state !== VmState.Running && state !== VmState.Paused) {
+      throw new VmmsError(ErrorCode.InvalidState, `cannot take a checkpoint while the VM is ${state}`);
+    }
+    const type = request.type ?? CheckpointType.Standard;
+    if (type !== CheckpointType.Standard && type !== CheckpointType.Production) {
+      throw new VmmsError(ErrorCode.InvalidArgument, 'type must be Standard or Production');
+    }
+    const name =
+      request.name === undefined || request.name === null
+        ? defaultCheckpointName(record.config.name)
+        : validateName(request.name);
+    this.#checkpoints.tree(record.config.id);
+    return this.#exclusiveJob(record, 'checkpoint.create', (job) =>
+      this.#checkpoints.create(this.#managed(record), job, { name, type }),
+    );
+  }
+
+  /** The VM's checkpoints, parents before children. */
+  listCheckpoints(ref: string): CheckpointInfo[] {
+    return this.#checkpoints.list(this.#find(ref).config.id);
+  }
+
+  /** Applies a checkpoint to an Off or Saved VM: Saved again if it has memory state, else Off. */
+  applyCheckpoint(ref: string, checkpoint: string): JobInfo {
+    const record = this.#find(ref);
+    const state = record.lifecycle.state;
+    if (state !== VmState.Off && state !== VmState.Saved) {
+      throw new VmmsError(
+        ErrorCode.InvalidState,
+        `cannot apply a checkpoint while the VM is ${state}; turn off or save the VM first`,
+      );
+    }
+    const cp = this.#checkpoints.tree(record.config.id).find(checkpoint);
+    return this.#exclusiveJob(record, 'checkpoint.apply', async (job) => {
+      await this.#checkpoints.apply(this.#managed(record), job, cp);
+      return this.#summary(record);
+    });
+  }
+
+  renameCheckpoint(ref: string, checkpoint: string, name: string): CheckpointInfo {
+    const record = this.#find(ref);
+    const valid = validateName(name);
+    this.#requireIdle(record);
+    return this.#checkpoints.rename(this.#managed(record), checkpoint, valid);
+  }
+
+  /** Removes a checkpoint (or its whole subtree), merging its files into the chains that use them. */
+  removeCheckpoint(ref: string, checkpoint: string, options: { subtree?: boolean } = {}): JobInfo {
+    const record = this.#find(ref);
+    const state = record.lifecycle.state;
+    if (!STOPPED_STATES.includes(state) && state !== VmState.Running && state !== VmState.Paused) {
+      throw new VmmsError(ErrorCode.InvalidState, `cannot remove a checkpoint while the VM is ${state}`);
+    }
+    const cp = this.#checkpoints.tree(record.config.id).find(checkpoint);
+    const subtree = options.subtree === true;
+    return this.#exclusiveJob(record, 'checkpoint.remove', async (job) => ({
+      removed: await this.#checkpoints.remove(this.#managed(record), job, cp, subtree),
+    }));
+  }
+
+  // --- backup ---
+
+  /** Copies the VM's disks and configuration into an empty directory; a running VM is frozen (VSS) first. */
+  backup(ref: string, destination: string): JobInfo {
+    const record = this.#find(ref);
+    const state = record.lifecycle.state;
+    if (!STOPPED_STATES.includes(state) && state !== VmState.Running) {
+      throw new VmmsError(
+        ErrorCode.InvalidState,
+        `cannot back up while the VM is ${state}${state === VmState.Paused ? '; resume it (the guest must freeze its writes) or turn it off' : ''}`,
+      );
+    }
+    const dir = checkDestination(destination);
+    return this.#exclusiveJob(record, 'vm.backup', async (job): Promise<BackupResult> => {
+      const result = await backupVm(this.#managed(record), job, dir);
+      this.#log(
+        record,
+        EventLevel.Info,
+        'backup',
+        `backed up to ${dir}${result.consistent ? ' (guest frozen through VSS)' : ''}`,
+      );
+      return result;
+    });
+  }
+
+  /** Creates a new VM from a backup: new id, disks copied into `<dataDir>/disks/<id>/`. */
+  restoreBackup(source: string, options: { name?: string } = {}): JobInfo {
+    const { manifest } = readBackup(source);
+    const name =
+      options.name === undefined || options.name === null ? manifest.config.name : validateName(options.name);
+    this.#checkNameFree(name, undefined);
+    this.#checkImage(manifest.config.image);
+    return this.jobs.run('vm.restoreBackup', undefined, async (job) => {
+      const id = newGuid();
+      const disks = await copyBackupDisks(job, source, manifest, join(this.dataDir, 'disks', id));
+      this.#checkNameFree(name, undefined);
+      const config: VmConfig = { ...structuredClone(manifest.config), id, name, disks };
+      this.#store.save(config);
+      const record = this.#record(config, VmState.Off);
+      this.#vms.set(id, record);
+      this.#log(record, EventLevel.Info, 'restored', `created from the backup in ${source}`);
+      return this.get(id);
+    });
+  }
+
   /** Drops a Saved VM's saved state, leaving it Off. */
   discardSavedState(ref: string): VmDetail {
     const record = this.#find(ref);
+    this.#requireIdle(record);
     record.lifecycle.apply(LifecycleEvent.DiscardSaved);
     removeSavedState(this.#savedFile(record.config.id));
     this.#log(record, EventLevel.Info, 'saved-state-discarded', 'saved state discarded');
@@ -561,6 +783,7 @@ export class Vmms {
       status: NORMAL,
       cpuBudget: 0,
       restarts: [],
+      busy: undefined,
     };
     return record;
   }
@@ -607,6 +830,92 @@ export class Vmms {
   #checkImage(image: string): void {
     const problem = this.#runtime.checkImage(image);
     if (problem !== undefined) throw new VmmsError(ErrorCode.InvalidArgument, problem);
+  }
+
+  #requireIdle(record: VmRecord): void {
+    if (record.busy !== undefined) {
+      throw new VmmsError(ErrorCode.InvalidState, `the VM is busy ${record.busy}; try again when it is done`);
+    }
+  }
+
+  #requireDiskChangeState(record: VmRecord): void {
+    const state = record.lifecycle.state;
+    if (state === VmState.Saved) {
+      throw new VmmsError(
+        ErrorCode.InvalidState,
+        'the VM is Saved and its saved state depends on its disks; start it or discard the saved state first',
+      );
+    }
+    if (state !== VmState.Off && state !== VmState.Critical && state !== VmState.Running) {
+      throw new VmmsError(ErrorCode.InvalidState, `disks cannot change while the VM is ${state}`);
+    }
+  }
+
+  /** Runs `work` with the VM marked busy, so no other disk, checkpoint or start request overlaps it. */
+  async #exclusive<T>(record: VmRecord, what: string, work: () => Promise<T>): Promise<T> {
+    this.#requireIdle(record);
+    record.busy = what;
+    try {
+      return await work();
+    } finally {
+      record.busy = undefined;
+    }
+  }
+
+  #exclusiveJob(record: VmRecord, kind: string, work: (job: JobHandle) => Promise<unknown>): JobInfo {
+    this.#requireIdle(record);
+    record.busy = `(${kind})`;
+    return this.jobs.run(kind, record.config.id, async (job) => {
+      try {
+        return await work(job);
+      } catch (error) {
+        this.#log(record, EventLevel.Error, `${kind}-failed`, `${kind} failed: ${(error as Error).message}`);
+        throw error;
+      } finally {
+        record.busy = undefined;
+      }
+    });
+  }
+
+  /** A file may back one drive of one VM: not another VM's drive, checkpoint or parent, nor this VM's. */
+  async #checkDiskFree(path: string, record: VmRecord): Promise<void> {
+    for (const other of this.#vms.values()) {
+      const whose = other === record ? 'this VM' : `VM "${other.config.name}"`;
+      const inUse = new Set<string>(this.#checkpoints.tree(other.config.id).files());
+      for (const disk of other.config.disks) {
+        inUse.add(disk.path);
+        for (const parent of await parentChain(disk.path)) inUse.add(parent);
+      }
+      if (inUse.has(path)) {
+        throw new VmmsError(
+          ErrorCode.Conflict,
+          `${path} is already used by ${whose} (a drive, a checkpoint or a parent of one)`,
+        );
+      }
+    }
+  }
+
+  #saveConfig(record: VmRecord, config: VmConfig): void {
+    this.#store.save(config);
+    record.config = config;
+  }
+
+  #managed(record: VmRecord): ManagedVm {
+    return {
+      id: record.config.id,
+      config: () => record.config,
+      saveConfig: (config) => this.#saveConfig(record, config),
+      state: () => record.lifecycle.state,
+      running: () => record.running,
+      savedFile: this.#savedFile(record.config.id),
+      markSaved: () => record.lifecycle.apply(LifecycleEvent.StateApplied),
+      discardSaved: () => {
+        record.lifecycle.apply(LifecycleEvent.DiscardSaved);
+        removeSavedState(this.#savedFile(record.config.id));
+      },
+      settle: () => this.#settle(record),
+      log: (level, kind, message) => this.#log(record, level, kind, message),
+    };
   }
 
   #requireShutdownIc(record: VmRecord): void {
@@ -676,6 +985,35 @@ export class Vmms {
   #log(record: VmRecord, level: EventLevel, kind: string, message: string): void {
     this.events.append(record.config.id, record.config.name, level, kind, message);
   }
+}
+
+function lowestFreeLun(disks: readonly DiskAttachment[]): number {
+  for (let lun = 0; lun <= LIMITS.lunMax; lun++) {
+    if (!disks.some((disk) => disk.lun === lun)) return lun;
+  }
+  throw new VmmsError(ErrorCode.InvalidArgument, 'every LUN is in use');
+}
+
+/** The files under a disk, nearest first; empty when it cannot be read (it is then checked elsewhere). */
+async function parentChain(path: string): Promise<string[]> {
+  try {
+    const disk = await VirtualDisk.open(path, { readOnly: true });
+    try {
+      return (await disk.info()).parentChain.map((parent) => parent.path);
+    } finally {
+      await disk.close();
+    }
+  } catch {
+    return [];
+  }
+}
+
+/** Hyper-V's default checkpoint name: `<vm> - (<local date> - <local time>)`. */
+function defaultCheckpointName(vmName: string): string {
+  const now = new Date();
+  const when = `${now.toLocaleDateString('en-US')} - ${now.toLocaleTimeString('en-US')}`;
+  const suffix = ` - (${when})`;
+  return `${vmName.slice(0, LIMITS.nameMaxLength - suffix.length)}${suffix}`;
 }
 
 function readIdList(file: string): string[] {
