@@ -163,6 +163,14 @@ test('snapshotDisks: writes go to a new differencing file; the captured state re
   await expect(vm.snapshotDisks({ disks: [{ lun: 0, path: base }], captureState: false })).rejects.toThrow(
     /already exists/,
   );
+  // A child that cannot be made leaves the LUN on its file, and the program keeps writing there.
+  await expect(
+    vm.snapshotDisks({ disks: [{ lun: 0, path: join(dir, 'no-such-dir', 'x.avhdx') }], captureState: true }),
+  ).rejects.toMatchObject({
+    code: 'ERR_VMWP_DISK',
+    message: expect.stringMatching(/cannot create the differencing disk .*x\.avhdx for LUN 0: ENOENT/),
+  });
+  await roundAtLeast(vm, (await round(vm)) + 2);
   const { state } = await vm.snapshotDisks({
     disks: [
       { lun: 0, path: first },

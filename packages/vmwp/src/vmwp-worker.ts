@@ -412,7 +412,16 @@ async function snapshotDisks(value: DiskSnapshotRequest): Promise<{ state?: Save
     // A state that could not be captured fails the request before any file changes.
     if (request.captureState && quiesceFailed())
       throw new Error('the guest could not put its program state in memory');
-    for (const { lun, path } of request.disks) await disks.snapshot(lun, path);
+    const moved: number[] = [];
+    for (const { lun, path } of request.disks) {
+      try {
+        await disks.snapshot(lun, path);
+      } catch (error) {
+        const done = moved.length === 0 ? '' : ` (LUN ${moved.join(', ')} already write to their new files)`;
+        throw new DiskError(`${(error as Error).message}${done}`);
+      }
+      moved.push(lun);
+    }
     return request.captureState ? { state: captureState() } : {};
   });
 }
