@@ -1,4 +1,4 @@
-import { realpath } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { formatError, VhdError, VhdOperationError } from './errors.js';
 import { DiskFile } from './file.js';
@@ -239,7 +239,13 @@ export async function openLayer(path: string, writable: boolean): Promise<Layer>
   }
 }
 
-/** `excluded`: real paths that must not be in the chain (a disk about to become the top's child). */
+/** Identifies a file whatever path (symbolic or hard link) names it. */
+export async function fileKey(path: string): Promise<string> {
+  const st = await stat(path);
+  return `${st.dev}:${st.ino}`;
+}
+
+/** `excluded`: files ({@link fileKey}) that must not be in the chain (a disk about to become the top's child). */
 async function attachParents(top: Layer, excluded: ReadonlySet<string>): Promise<void> {
   const seen = new Set<string>([await realpath(top.file.path)]);
   let child: Layer = top;
@@ -272,7 +278,7 @@ async function attachParents(top: Layer, excluded: ReadonlySet<string>): Promise
           lastErr = formatError('PARENT_MISMATCH', `${child.file.path}: parent sector size differs`);
           continue;
         }
-        if (excluded.has(real)) {
+        if (excluded.size > 0 && excluded.has(await fileKey(real))) {
           await p.closeLayer();
           loopsTo = cand;
           continue;

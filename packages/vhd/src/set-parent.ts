@@ -1,6 +1,5 @@
-import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { openChain, openLayer } from './disk.js';
+import { fileKey, openChain, openLayer } from './disk.js';
 import { VhdError, VhdOperationError } from './errors.js';
 import { guidFromString } from './guid.js';
 import type { Layer } from './layer.js';
@@ -30,9 +29,9 @@ async function typed<T>(what: string, path: string, fn: () => Promise<T>): Promi
 export async function setParent(childPath: string, newParentPath: string): Promise<void> {
   childPath = resolve(childPath);
   newParentPath = resolve(newParentPath);
-  const childReal = await typed('disk', childPath, () => realpath(childPath));
-  const parentReal = await typed('new parent', newParentPath, () => realpath(newParentPath));
-  if (childReal === parentReal) {
+  const childKey = await typed('disk', childPath, () => fileKey(childPath));
+  const parentKey = await typed('new parent', newParentPath, () => fileKey(newParentPath));
+  if (childKey === parentKey) {
     throw new VhdOperationError('INVALID_ARGUMENT', `${childPath} cannot be its own parent`);
   }
   // Checks use read-only opens: a refused request changes no file (not even by replaying a log).
@@ -43,7 +42,7 @@ export async function setParent(childPath: string, newParentPath: string): Promi
       throw new VhdOperationError('NOT_DIFFERENCING', `${childPath} is not a differencing disk`);
     }
     parent = await typed('new parent', newParentPath, () =>
-      openChain(newParentPath, false, new Set([childReal])),
+      openChain(newParentPath, false, new Set([childKey])),
     );
     const mismatch =
       parent.format !== child.format
