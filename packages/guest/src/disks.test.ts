@@ -88,7 +88,9 @@ describe('the guest disk set', () => {
     expect(disks.device(3)).toBeUndefined();
     expect(lun3.removed).toBe(true);
     await expect(lun3.read(0, 1)).rejects.toMatchObject({ code: 'NO_DEVICE' });
+    // The controller's first devices count as added, then each rescan's change.
     expect(changes.map((c) => [c.added.map((d) => d.lun), c.removed.map((d) => d.lun)])).toEqual([
+      [[1, 3], []],
       [[0], []],
       [[], [3]],
     ]);
@@ -149,6 +151,37 @@ describe('the guest disk set', () => {
     const disks = new DiskSet(() => undefined);
     expect(await bindStorage(b, disks, { ...options, timeoutMs: 300 })).toEqual({ outcome: 'timed-out' });
     expect(disks.devices).toEqual([]);
+  });
+
+  it('adopts a controller that answers after the timeout, reporting its disks as added', async () => {
+    const controller = scsiController({ instanceId: '5c5c0000-0000-4000-8000-000000000014' });
+    let release: () => void = () => {};
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    // The controller opens only once the test lets it: the handshake outlives the timeout.
+    const slow = defineDevice({
+      ...controller,
+      open: async (channel) => {
+        await released;
+        return controller.open(channel);
+      },
+    });
+    const { bus: b, options } = await bus(slow);
+    await controller.attach(4, await tempDisk(1 << 20));
+    const disks = new DiskSet(() => undefined);
+    const arrived = new Promise<DiskChange>((r) => disks.onChange(r));
+    let onLate: (result: unknown) => void = () => {};
+    const late = new Promise<unknown>((r) => {
+      onLate = r;
+    });
+    const result = await bindStorage(b, disks, { ...options, timeoutMs: 100, onLate: (r) => onLate(r) });
+    expect(result).toEqual({ outcome: 'timed-out' });
+    expect(disks.devices).toEqual([]);
+    release();
+    expect(await late).toEqual({ outcome: 'bound', disks: 1 });
+    expect((await arrived).added.map((d) => d.lun)).toEqual([4]);
+    expect(disks.devices.map((d) => d.lun)).toEqual([4]);
   });
 
   it('reports a guest without memory for the driver’s buffers', async () => {

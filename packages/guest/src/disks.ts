@@ -43,18 +43,24 @@ export class DiskSet {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Takes the initialized controller's devices (and its later changes) as the guest's disks. */
+  /**
+   * Takes the initialized controller's devices (and its later changes) as the guest's disks. Its
+   * devices count as added: listeners already there (a controller that answered late) learn of them.
+   */
   adopt(controller: StorvscController): void {
     this.#controller = controller;
-    controller.onChange((change) => {
-      for (const listener of [...this.#listeners]) {
-        try {
-          listener(change);
-        } catch (error) {
-          this.#onListenerError(error);
-        }
+    controller.onChange((change) => this.#emit(change));
+    if (controller.devices.length > 0) this.#emit({ added: this.devices, removed: [] });
+  }
+
+  #emit(change: DiskChange): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(change);
+      } catch (error) {
+        this.#onListenerError(error);
       }
-    });
+    }
   }
 }
 
@@ -63,6 +69,8 @@ export interface BindStorageOptions {
   allocatePages(count: number): number;
   /** Longest the handshake and first scan may take before the guest goes on without disks. */
   readonly timeoutMs: number;
+  /** How a binding that outlived the timeout ended after all. */
+  onLate?(result: Exclude<StorageBindResult, { outcome: 'timed-out' }>): void;
 }
 
 /** How binding the storage controller ended. */
@@ -94,16 +102,27 @@ export async function bindStorage(
     (controller) => disks.adopt(controller),
   );
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let late = false;
   const timeout = new Promise<StorageBindResult>((resolve) => {
-    timer = setTimeout(() => resolve({ outcome: 'timed-out' }), options.timeoutMs);
+    timer = setTimeout(() => {
+      late = true;
+      resolve({ outcome: 'timed-out' });
+    }, options.timeoutMs);
   });
-  const binding = bus.bind(driver).then(
-    (): StorageBindResult => ({ outcome: 'bound', disks: disks.devices.length }),
-    (error: unknown): StorageBindResult => ({
-      outcome: 'failed',
-      error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-    }),
-  );
+  const binding = bus
+    .bind(driver)
+    .then(
+      () => ({ outcome: 'bound', disks: disks.devices.length }) as const,
+      (error: unknown) =>
+        ({
+          outcome: 'failed',
+          error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+        }) as const,
+    )
+    .then((result) => {
+      if (late) options.onLate?.(result);
+      return result;
+    });
   try {
     return await Promise.race([binding, timeout]);
   } finally {

@@ -258,6 +258,14 @@ export async function boot(vp: GuestVp, options: BootOptions = {}): Promise<Gues
         memory: vp.memory.ram,
         allocatePages: (count) => allocator.allocateOrThrow(count),
         timeoutMs: options.storageTimeoutMs ?? 10_000,
+        onLate: (late) => {
+          if (late.outcome === 'bound') {
+            bound.push('storvsc');
+            log(`storage controller initialized late, ${late.disks} disk(s)`, 'warn');
+          } else {
+            log(`storage controller failed late: ${late.error}`, 'error');
+          }
+        },
       });
       if (result.outcome === 'bound') {
         bound.push('storvsc');
