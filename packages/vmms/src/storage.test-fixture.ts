@@ -1,5 +1,7 @@
 import { VirtualDisk } from '@viridian/vhd';
-import type { VmRuntime } from './runtime.js';
+import type { VmConfig } from './config.js';
+import type { IcCall } from './integration.js';
+import type { RunningVm, VmRuntime, VmStartOptions } from './runtime.js';
 
 export const MiB = 1024 * 1024;
 
@@ -49,3 +51,68 @@ export const offlineRuntime: VmRuntime = {
   checkImage: () => undefined,
   start: () => Promise.reject(new Error('this test runs no VM')),
 };
+
+/**
+ * A runtime whose "VMs" only hold their disk files the way a worker does: snapshots and merges
+ * happen on the real files, VSS can be told to fail, and every call is recorded in order.
+ */
+export class FileRuntime implements VmRuntime {
+  freezeFails = false;
+  readonly calls: string[] = [];
+  readonly restores: unknown[] = [];
+  disks = new Map<number, string>();
+
+  checkImage(): string | undefined {
+    return undefined;
+  }
+
+  async start(config: VmConfig, options: VmStartOptions): Promise<RunningVm> {
+    this.disks = new Map(config.disks.map((d) => [d.lun, d.path]));
+    this.restores.push(options.restore);
+    const state = options.restore ?? { bootedAt: Date.now() };
+    const calls = this.calls;
+    const disks = this.disks;
+    return {
+      pause: async () => undefined,
+      resume: async () => undefined,
+      shutdown: async () => true,
+      turnOff: async () => undefined,
+      save: async () => state,
+      setCpuBudget: () => undefined,
+      stats: () => ({ cpuPercent: 0, memoryDemandMB: 0, uptimeMs: 0, heartbeat: 'OK' }),
+      ic: async (call: IcCall) => {
+        calls.push(call.op);
+        if (call.op === 'vssFreeze' && this.freezeFails)
+          return { ok: false, reason: 'guest-status', status: 0x8000_4005 };
+        return { ok: true };
+      },
+      attachDisk: async (disk) => {
+        calls.push(`attach ${disk.lun}`);
+        disks.set(disk.lun, disk.path);
+      },
+      detachDisk: async (lun) => {
+        calls.push(`detach ${lun}`);
+        disks.delete(lun);
+      },
+      snapshotDisks: async (request) => {
+        calls.push(`snapshot${request.captureState ? '+state' : ''}`);
+        for (const { lun, path } of request.disks) {
+          const child = await VirtualDisk.create(path, {
+            format: path.endsWith('.avhd') ? 'vhd' : 'vhdx',
+            type: 'differencing',
+            parentPath: disks.get(lun)!,
+          });
+          await child.close();
+          disks.set(lun, path);
+        }
+        return request.captureState ? { state } : {};
+      },
+      mergeDisk: async (lun) => {
+        calls.push(`merge ${lun}`);
+        const { parentPath } = await VirtualDisk.merge(disks.get(lun)!);
+        disks.set(lun, parentPath);
+        return parentPath;
+      },
+    };
+  }
+}
