@@ -108,16 +108,35 @@ describe('kvstore program', () => {
     expect(device.image).toEqual(frozen);
   });
 
-  it('freeze publishes the committed sequence; a different disk at the LUN is opened afresh', async () => {
-    const { ctx, items, attach } = context(new MemoryDevice(512, 2048));
+  it('freeze publishes the committed sequence', async () => {
+    const { ctx, items } = context(new MemoryDevice(512, 2048));
     const state = kvstore.boot(ctx);
     await steps(state, ctx, 8);
     await kvstore.freeze?.(state, ctx);
     expect(items.get('kvstore.frozenAt')).toBe('7');
     await kvstore.thaw?.(state, ctx);
-    attach(new MemoryDevice(512, 2048), 'disk-b');
-    await steps(state, ctx, 2);
+    await steps(state, ctx, 1);
+    expect(items.get('kvstore.committed')).toBe('8');
+  });
+
+  it('checks a disk it has not seen before writing: a matching copy keeps the view, another disk is opened', async () => {
+    const device = new MemoryDevice(512, 2048);
+    const { ctx, items, logs, attach } = context(device);
+    const state = kvstore.boot(ctx);
+    await steps(state, ctx, 8);
+    // The same content under another identity (a new differencing child of a checkpoint's parent).
+    attach(new MemoryDevice(512, 2048, device.image.slice()), 'disk-b');
+    await steps(state, ctx, 1);
+    expect(logs).toContain('kvstore: disk disk-b at LUN 0 matches memory');
     expect(items.get('kvstore.bootCommitted')).toBe('0');
-    expect(items.get('kvstore.committed')).toBe('1');
+    expect(items.get('kvstore.committed')).toBe('8');
+    // A disk that holds an older commit is not written with the newer view: it is opened.
+    attach(new MemoryDevice(512, 2048, device.image.slice()), 'disk-c');
+    await steps(state, ctx, 2);
+    expect(logs.at(-2)).toBe(
+      'kvstore: the disk at LUN 0 does not match memory (header sequence is 8 on disk, 9 in memory); opening it',
+    );
+    expect(items.get('kvstore.bootCommitted')).toBe('7');
+    expect(items.get('kvstore.committed')).toBe('8');
   });
 });

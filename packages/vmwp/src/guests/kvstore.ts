@@ -1,3 +1,4 @@
+import type { BlockDevice } from '@viridian/storage';
 import type { GuestContext } from '../guest.js';
 import { defineGuest } from '../guest.js';
 import { commitKv, type KvFailure, type KvState, openKvStore, verifyKv } from './kvstore-store.js';
@@ -12,7 +13,7 @@ const STOPPED_MS = 1000;
 interface KvProgramState {
   /** The open store's view; undefined until the disk at LUN 0 is opened. */
   store: KvState | undefined;
-  /** Serial number of the disk the view belongs to (another disk at the LUN is opened afresh). */
+  /** Serial number of the disk the view was last checked against. */
   serial: string | undefined;
   /** Committed sequence the last open found on the disk. */
   bootCommitted: number | undefined;
@@ -22,6 +23,12 @@ interface KvProgramState {
   /** The last `kvstore.check` published, so a lasting condition is logged once. */
   check: string | undefined;
 }
+
+/**
+ * The device each live state was last opened or verified on. Kept outside the state on purpose: a
+ * restored state is a new object, so its first step verifies the disk before writing to it.
+ */
+const checkedOn = new WeakMap<KvProgramState, BlockDevice>();
 
 /**
  * A key-value store on the VM's SCSI disk at LUN 0, committing one deterministic transaction per step
@@ -46,13 +53,25 @@ export default defineGuest<KvProgramState>({
     }
     const disk = ctx.disk(LUN);
     if (disk === undefined || disk.removed) {
-      state.store = undefined;
       report(state, ctx, 'no-disk');
       return RETRY_MS;
     }
-    if (state.store !== undefined && state.serial !== disk.serial) {
-      ctx.log(`kvstore: LUN ${LUN} now holds disk ${disk.serial}; opening it`);
-      state.store = undefined;
+    if (state.store !== undefined && checkedOn.get(state) !== disk) {
+      // A device the view was not checked against (after a restore, a re-attach, or another disk at
+      // the LUN): write nothing until the disk is known to match memory.
+      const verified = await verifyKv(disk, state.store);
+      if (verified.ok) {
+        if (state.serial !== disk.serial)
+          ctx.log(`kvstore: disk ${disk.serial} at LUN ${LUN} matches memory`);
+        checkedOn.set(state, disk);
+        state.serial = disk.serial;
+        report(state, ctx, 'ok');
+      } else if (verified.code === 'io') {
+        return failed(state, ctx, verified);
+      } else {
+        ctx.log(`kvstore: the disk at LUN ${LUN} does not match memory (${verified.reason}); opening it`);
+        state.store = undefined;
+      }
     }
     if (state.store === undefined) {
       const opened = await openKvStore(disk);
@@ -62,6 +81,7 @@ export default defineGuest<KvProgramState>({
       if (problem !== undefined) return failed(state, ctx, { ok: false, code: 'corrupt', reason: problem });
       state.store = opened.state;
       state.serial = disk.serial;
+      checkedOn.set(state, disk);
       state.bootCommitted = header.committed;
       state.sinceVerify = 0;
       ctx.log(
