@@ -59,7 +59,8 @@ describe('controller.replace', () => {
       const next = { current: undefined as ReturnType<typeof watched> | undefined };
       // Writes in flight when the swap starts, and more issued while it runs.
       const before = [1, 2, 3].map((lba) => dev.write(lba, block(dev.blockSize, 2)));
-      await new Promise((resolve) => setTimeout(resolve, 1));
+      // Until all three are running on the old backend (each takes 5 ms there).
+      while (old.seen.offsets.length < 4) await new Promise((resolve) => setTimeout(resolve, 0));
       const swap = t.controller.replace(0, async () => {
         activeAtSwap = old.seen.active;
         await base.close();
