@@ -47,7 +47,8 @@ export const CHECKPOINT_FORMAT_VERSION = 1;
 /**
  * A VM's checkpoints and the differencing files VMMS made for them. `links` maps each file VMMS
  * created to its parent file: files outside it (the user's own disks) are never deleted.
- * `retained` are files no checkpoint owns that stay because several files depend on them.
+ * `retained` are files no checkpoint owns that stay because several files depend on them; `detached`
+ * are current files of drives taken off the VM: the user's data, never merged away or deleted.
  */
 export class CheckpointTree {
   readonly vmId: string;
@@ -55,6 +56,7 @@ export class CheckpointTree {
   checkpoints: CheckpointRecord[];
   links: Map<string, string>;
   retained: Set<string>;
+  detached: Set<string>;
 
   constructor(
     vmId: string,
@@ -63,6 +65,7 @@ export class CheckpointTree {
       checkpoints: CheckpointRecord[];
       links: Map<string, string>;
       retained: Set<string>;
+      detached?: Set<string>;
     },
   ) {
     this.vmId = vmId;
@@ -70,6 +73,7 @@ export class CheckpointTree {
     this.checkpoints = init?.checkpoints ?? [];
     this.links = init?.links ?? new Map();
     this.retained = init?.retained ?? new Set();
+    this.detached = init?.detached ?? new Set();
   }
 
   get(id: string): CheckpointRecord | undefined {
@@ -131,9 +135,14 @@ export class CheckpointTree {
     return this.checkpoints.some((cp) => cp.disks.some((d) => d.path === path));
   }
 
+  /** Whether something other than the VM's drives still needs `path` as it is. */
+  keeps(path: string): boolean {
+    return this.ownedByCheckpoint(path) || this.detached.has(path);
+  }
+
   /** Every file this tree refers to: checkpoint files, retained files, created files and their parents. */
   files(): Set<string> {
-    const out = new Set<string>(this.retained);
+    const out = new Set<string>([...this.retained, ...this.detached]);
     for (const cp of this.checkpoints) for (const d of cp.disks) out.add(d.path);
     for (const [child, parent] of this.links) {
       out.add(child);
@@ -147,6 +156,7 @@ export class CheckpointTree {
     for (const cp of this.checkpoints) for (const d of cp.disks) if (d.path === from) d.path = to;
     for (const [child, parent] of this.links) if (parent === from) this.links.set(child, to);
     if (this.retained.delete(from)) this.retained.add(to);
+    if (this.detached.delete(from)) this.detached.add(to);
   }
 
   /** Parents before children, siblings by creation time. */
@@ -184,6 +194,7 @@ export class CheckpointTree {
       checkpoints: this.checkpoints,
       links: Object.fromEntries(this.links),
       retained: [...this.retained],
+      detached: [...this.detached],
     };
   }
 }
@@ -281,11 +292,21 @@ export class CheckpointStore {
         ? (doc['retained'] as unknown[]).filter((p) => typeof p === 'string')
         : [],
     );
-    return new CheckpointTree(vmId, { current, checkpoints, links, retained });
+    const detached = new Set<string>(
+      Array.isArray(doc['detached'])
+        ? (doc['detached'] as unknown[]).filter((p) => typeof p === 'string')
+        : [],
+    );
+    return new CheckpointTree(vmId, { current, checkpoints, links, retained, detached });
   }
 
   save(tree: CheckpointTree): void {
-    if (tree.checkpoints.length === 0 && tree.links.size === 0 && tree.retained.size === 0) {
+    if (
+      tree.checkpoints.length === 0 &&
+      tree.links.size === 0 &&
+      tree.retained.size === 0 &&
+      tree.detached.size === 0
+    ) {
       this.#unlink(this.treeFile(tree.vmId));
       return;
     }

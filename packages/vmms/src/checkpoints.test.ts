@@ -224,3 +224,24 @@ test('hostile checkpoint requests get typed errors; removing the VM forgets its 
   expect(existsSync(join(data, 'checkpoints', `${id}.json`))).toBe(false);
   expect(diskFiles()).toEqual(files);
 });
+
+test('a drive detached after a checkpoint keeps its files: removing checkpoints never merges it away', async () => {
+  await vmWithDisk('A');
+  const second = await makeDisk(join(dir, 'disks', 'data.vhdx'), 'P');
+  await vmms.attachDisk('web', { path: second });
+  await ok(vmms.createCheckpoint('web', { name: 'one' }));
+  const detached = vmms.get('web').disks[1]!.path;
+  await writeText(detached, 'Q');
+  await vmms.detachDisk('web', 1);
+  vmms.create({ name: 'other', image: 'idle' });
+  await expect(vmms.attachDisk('other', { path: detached })).rejects.toMatchObject({
+    code: ErrorCode.Conflict,
+  });
+
+  await ok(vmms.removeCheckpoint('web', 'one'));
+  expect(await chainOf(detached)).toEqual([second]);
+  expect(await readText(detached)).toBe('Q');
+  expect(await readText(second)).toBe('P');
+  // It can come back to its own VM.
+  expect((await vmms.attachDisk('web', { path: detached })).disks.map((d) => d.path)).toContain(detached);
+});

@@ -65,6 +65,20 @@ export class Checkpoints {
     return tree.info(cp);
   }
 
+  /** A drive's current file left the VM: if the tree knows it, it is kept as the user's data from now on. */
+  noteDetached(vmId: string, path: string): void {
+    const tree = this.tree(vmId);
+    if (!tree.files().has(path)) return;
+    tree.detached.add(path);
+    this.store.save(tree);
+  }
+
+  /** A detached file came back as a drive of the same VM. */
+  noteReattached(vmId: string, path: string): void {
+    const tree = this.tree(vmId);
+    if (tree.detached.delete(path)) this.store.save(tree);
+  }
+
   /** Forgets the VM's tree and memory states (its disk files stay, as Hyper-V keeps VHDs). */
   forget(vmId: string): void {
     this.store.remove(vmId);

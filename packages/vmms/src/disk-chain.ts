@@ -26,7 +26,7 @@ export interface ChainHost {
  */
 export async function collapse(host: ChainHost, file: string): Promise<void> {
   const { tree } = host;
-  if (tree.ownedByCheckpoint(file) || host.isCurrent(file)) {
+  if (tree.keeps(file) || host.isCurrent(file)) {
     tree.retained.delete(file);
     return;
   }
@@ -45,6 +45,11 @@ export async function collapse(host: ChainHost, file: string): Promise<void> {
     return;
   }
   const [child] = dependents as [string];
+  if (tree.detached.has(child)) {
+    // A detached drive's file is the user's: it keeps its name and its parent.
+    tree.retained.add(file);
+    return;
+  }
   const grandchildren = tree.dependents(child);
   if (!host.canMerge(child)) {
     tree.retained.add(file);

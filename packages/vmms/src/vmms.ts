@@ -439,6 +439,7 @@ export class Vmms {
         ...record.config,
         disks: [...record.config.disks, disk].sort((a, b) => a.lun - b.lun),
       });
+      this.#checkpoints.noteReattached(record.config.id, path);
       this.#log(
         record,
         EventLevel.Info,
@@ -468,6 +469,7 @@ export class Vmms {
         await running.detachDisk(lun);
       }
       this.#saveConfig(record, { ...record.config, disks: record.config.disks.filter((d) => d.lun !== lun) });
+      this.#checkpoints.noteDetached(record.config.id, disk.path);
       this.#log(record, EventLevel.Info, 'disk-detached', `disk ${disk.path} detached from LUN ${lun}`);
       return this.get(record.config.id);
     });
@@ -881,7 +883,14 @@ export class Vmms {
   async #checkDiskFree(path: string, record: VmRecord): Promise<void> {
     for (const other of this.#vms.values()) {
       const whose = other === record ? 'this VM' : `VM "${other.config.name}"`;
-      const inUse = new Set<string>(this.#checkpoints.tree(other.config.id).files());
+      const inUse = new Set<string>();
+      try {
+        const tree = this.#checkpoints.tree(other.config.id);
+        // A file detached from this VM may come back to it.
+        if (other !== record || !tree.detached.has(path)) for (const file of tree.files()) inUse.add(file);
+      } catch {
+        // An unreadable checkpoint tree is reported by that VM's own checkpoint requests.
+      }
       for (const disk of other.config.disks) {
         inUse.add(disk.path);
         for (const parent of await parentChain(disk.path)) inUse.add(parent);
