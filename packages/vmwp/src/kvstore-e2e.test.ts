@@ -118,6 +118,10 @@ test('kvstore on a 16 MiB VHDX: data survives turnOff+start, a VSS freeze, and s
   expect(await second.ic({ op: 'vssFreeze' })).toMatchObject({ outcome: 'ok' });
   const frozenAt = Number(await item(second, 'kvstore.frozenAt'));
   expect(frozenAt).toBeGreaterThanOrEqual(inFile + 10);
+  // Nothing is committed while frozen.
+  expect(await committed(second)).toBe(frozenAt);
+  await sleep(300);
+  expect(await committed(second)).toBe(frozenAt);
   expect(await second.ic({ op: 'vssThaw' })).toMatchObject({ outcome: 'ok' });
   await committedAtLeast(second, frozenAt + 5);
 
@@ -134,7 +138,7 @@ test('kvstore on a 16 MiB VHDX: data survives turnOff+start, a VSS freeze, and s
   expect(exits).toEqual([]);
   expect(logs.filter((line) => /corrupt|error|does not match/.test(line))).toEqual([]);
   expect(logs).toContain('kvstore: opened at sequence 0, 0 keys (formatted a blank disk)');
-});
+}, 120_000);
 
 test('kvstore across a disk snapshot: the captured state restores on a new child of the parent, and a merge keeps it running', async () => {
   const base = await newDisk('base.vhdx');
@@ -173,4 +177,4 @@ test('kvstore across a disk snapshot: the captured state restores on a new child
   expect(await storeInFile(base)).toBeGreaterThanOrEqual(afterMerge + 55);
   expect(exits).toEqual([]);
   expect(logs.filter((line) => /corrupt|error|does not match/.test(line))).toEqual([]);
-});
+}, 120_000);
