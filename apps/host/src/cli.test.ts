@@ -1,8 +1,9 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ViridianClient } from '@viridian/client';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
@@ -18,6 +19,9 @@ function newest(dir: string): number {
   }
   return latest;
 }
+
+// tsx by its URL, so the CLI can run from any working directory.
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 // The real CLI: its build when that is newer than every source it is made of (starts fast), otherwise
 // the TypeScript sources through tsx, so the suite never runs a stale build.
@@ -40,9 +44,7 @@ function cliEntry(): string[] {
     sources.every(
       (pkg) => existsSync(join(pkg, 'dist')) && newest(join(pkg, 'src')) <= newest(join(pkg, 'dist')),
     );
-  return fresh
-    ? [built]
-    : ['--import', 'tsx', '--conditions=@viridian/source', join(appDir, 'src', 'bin.ts')];
+  return fresh ? [built] : ['--import', TSX, '--conditions=@viridian/source', join(appDir, 'src', 'bin.ts')];
 }
 const NODE_ARGS = cliEntry();
 
@@ -136,6 +138,10 @@ test('--help lists the commands with examples; --version prints it; exit 0', asy
     'pause',
     'resume',
     'remove',
+    'disk',
+    'checkpoint',
+    'backup',
+    'restore-backup',
   ]) {
     expect(vmHelp.stdout).toContain(word);
   }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import {
+  type CheckpointType,
   type ClientMessage,
   type Connection,
   ErrorCode,
@@ -227,7 +228,7 @@ export class ViridianClient {
   }
 
   /** Starts a checkpoint job; the finished job's `result` is the new `CheckpointInfo`. */
-  createCheckpoint(vm: string, options: { name?: string; type?: 'Standard' | 'Production' } = {}) {
+  createCheckpoint(vm: string, options: { name?: string; type?: CheckpointType } = {}) {
     return this.request({ kind: 'checkpoint.create', vm, ...options });
   }
   listCheckpoints(vm: string) {
@@ -240,12 +241,12 @@ export class ViridianClient {
   renameCheckpoint(vm: string, checkpoint: string, name: string) {
     return this.request({ kind: 'checkpoint.rename', vm, checkpoint, name });
   }
-  /** Removes one checkpoint (its disks merge), or with `subtree` it and every checkpoint below it. */
+  /** Removes one checkpoint (its disks merge), or with `subtree` it and every checkpoint below it; the job's `result` is `{ removed: string[] }` (ids). */
   removeCheckpoint(vm: string, checkpoint: string, options: { subtree?: boolean } = {}) {
     return this.request({ kind: 'checkpoint.remove', vm, checkpoint, ...options });
   }
 
-  /** Starts a backup job writing the VM's configuration and disks into `destination` (a directory). */
+  /** Starts a backup job writing the VM's configuration and disks into `destination` (an absolute, empty or new directory); the job's `result` is a `BackupResult`. */
   backupVm(vm: string, destination: string) {
     return this.request({ kind: 'vm.backup', vm, destination });
   }

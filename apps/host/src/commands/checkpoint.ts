@@ -85,7 +85,7 @@ Examples:
   checkpoint
     .command('new')
     .argument('<vm>', 'VM name or id')
-    .option('--name <name>', 'checkpoint name (default: the VM name and the time)')
+    .option('--name <name>', 'checkpoint name (default: chosen by the host)')
     .option('--production', 'a production checkpoint: the guest freezes its data, no VM state is kept')
     .option('--standard', 'a standard checkpoint: disks and the VM state (the default)')
     .option('--no-wait', 'return once the job has started')
@@ -150,6 +150,16 @@ Examples:
         cp,
         o.subtree === true ? { subtree: true } : {},
       );
-      await ctx.followJob(`remove ${cp}${o.subtree === true ? ' and its subtree' : ''}`, started, o.wait);
+      const final = await ctx.followJob(
+        `remove ${cp}${o.subtree === true ? ' and its subtree' : ''}`,
+        started,
+        o.wait,
+      );
+      const removed = (final?.result as { removed?: string[] } | undefined)?.removed;
+      if (removed !== undefined && !ctx.json())
+        ctx.print(
+          () => `removed ${removed.length} checkpoint${removed.length === 1 ? '' : 's'}`,
+          final?.result,
+        );
     });
 }

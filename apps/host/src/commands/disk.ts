@@ -35,7 +35,10 @@ async function describe(disk: { lun: number; path: string; readOnly: boolean }):
     }
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
-    return { ...listing, error: e.code === 'ENOENT' ? 'no such file' : e.message };
+    if (e.code === 'ENOENT') return { ...listing, error: 'no such file' };
+    // The disk library's messages start with the path, which the listing already shows.
+    const prefix = `${disk.path}: `;
+    return { ...listing, error: e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message };
   }
 }
 
