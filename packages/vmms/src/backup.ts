@@ -3,7 +3,7 @@ import { copyFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { VirtualDisk } from '@viridian/vhd';
 import { writeFileAtomic } from './atomic-file.js';
-import { liveRunning, thaw } from './checkpoints.js';
+import { liveRunning, snapshotOrUndo, thaw } from './checkpoints.js';
 import { createVmConfig, type DiskAttachment, type VmConfig, validateLun } from './config.js';
 import { differencingPath, diskError, formatOf, probeDisk } from './disk-files.js';
 import { ErrorCode, VmmsError } from './errors.js';
@@ -101,10 +101,7 @@ export async function backupVm(vm: ManagedVm, job: JobHandle, destination: strin
     }
     try {
       job.progress(10, 'snapshotting the disks');
-      await running.snapshotDisks({
-        disks: temporary.map(({ lun, path }) => ({ lun, path })),
-        captureState: false,
-      });
+      await snapshotOrUndo(vm, running, temporary, false);
     } finally {
       await thaw(vm, running);
     }

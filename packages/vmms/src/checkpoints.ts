@@ -113,7 +113,6 @@ export class Checkpoints {
           'this VM runtime cannot take checkpoints of a running VM',
         );
       }
-      const disks = children.map(({ lun, path }) => ({ lun, path }));
       let frozen = false;
       if (type === CheckpointType.Production) {
         job.progress(10, 'freezing the guest (VSS)');
@@ -132,13 +131,13 @@ export class Checkpoints {
       if (frozen) {
         try {
           job.progress(30, 'snapshotting the disks');
-          await running.snapshotDisks({ disks, captureState: false });
+          await snapshotOrUndo(vm, running, children, false);
         } finally {
           await thaw(vm, running);
         }
       } else {
         job.progress(30, 'snapshotting the disks and capturing the VM state');
-        const { state } = await running.snapshotDisks({ disks, captureState: true });
+        const { state } = await snapshotOrUndo(vm, running, children, true);
         job.progress(60, 'writing the memory state');
         this.store.stateDir(vm.id);
         writeSavedState(stateFile, { vmId: vm.id, image: config.image, savedAt: Date.now() }, state);
@@ -300,6 +299,42 @@ function switched(
 ): DiskAttachment {
   const child = children.find((c) => c.lun === disk.lun);
   return { lun: disk.lun, path: child?.path ?? disk.path, readOnly: disk.readOnly };
+}
+
+/**
+ * Runs a disk snapshot; if it fails part-way, the LUNs already moved to their new files are merged
+ * back (or, if that fails too, the configuration follows them), so the VM's writes are never lost.
+ */
+export async function snapshotOrUndo(
+  vm: ManagedVm,
+  running: RunningVm,
+  children: Array<{ lun: number; parent: string; path: string }>,
+  captureState: boolean,
+): Promise<{ state?: unknown }> {
+  try {
+    return await running.snapshotDisks!({
+      disks: children.map(({ lun, path }) => ({ lun, path })),
+      captureState,
+    });
+  } catch (error) {
+    for (const child of children.filter((c) => existsSync(c.path))) {
+      try {
+        await running.mergeDisk!(child.lun);
+      } catch (mergeError) {
+        const config = vm.config();
+        vm.saveConfig({
+          ...config,
+          disks: config.disks.map((d) => (d.lun === child.lun ? { ...d, path: child.path } : d)),
+        });
+        vm.log(
+          EventLevel.Error,
+          'snapshot-failed',
+          `LUN ${child.lun} now writes to ${child.path} (merging it back failed: ${(mergeError as Error).message})`,
+        );
+      }
+    }
+    throw error;
+  }
 }
 
 /** Always thaws after a freeze; a failed thaw is logged (the guest's VSS times out and thaws itself). */

@@ -196,3 +196,21 @@ function withoutIdAndDisks(detail: VmDetail): Record<string, unknown> {
   const { id: _id, disks: _disks, ...rest } = detail.config;
   return rest;
 }
+
+test('a snapshot that fails part-way is undone: moved LUNs are merged back, no checkpoint is recorded', async () => {
+  const second = await makeDisk(join(dir, 'disks', 'data.vhdx'), 'P');
+  await vmms.attachDisk('web', { path: second });
+  runtime.failSnapshotAfter = 1;
+  runtime.calls.length = 0;
+  const job = await vmms.jobs.wait(vmms.createCheckpoint('web', { name: 'x' }).id);
+  expect(job.state).toBe(JobState.Failed);
+  expect(job.error?.message).toMatch(/cannot create/);
+  expect(runtime.calls).toEqual(['snapshot+state', 'merge 0']);
+  expect(vmms.get('web').disks.map((d) => d.path)).toEqual([base(), second]);
+  expect(runtime.disks.get(0)).toBe(base());
+  expect(vmms.listCheckpoints('web')).toEqual([]);
+  expect(readdirSync(join(dir, 'disks')).sort()).toEqual(['data.vhdx', 'web.vhdx']);
+  // The VM is not left busy.
+  runtime.failSnapshotAfter = undefined;
+  await ok(vmms.createCheckpoint('web', { name: 'y' }));
+});

@@ -58,6 +58,8 @@ export const offlineRuntime: VmRuntime = {
  */
 export class FileRuntime implements VmRuntime {
   freezeFails = false;
+  /** When set, a snapshot fails after moving this many LUNs (as a runtime that could not make a child). */
+  failSnapshotAfter: number | undefined;
   readonly calls: string[] = [];
   readonly restores: unknown[] = [];
   disks = new Map<number, string>();
@@ -96,7 +98,8 @@ export class FileRuntime implements VmRuntime {
       },
       snapshotDisks: async (request) => {
         calls.push(`snapshot${request.captureState ? '+state' : ''}`);
-        for (const { lun, path } of request.disks) {
+        for (const [index, { lun, path }] of request.disks.entries()) {
+          if (index === this.failSnapshotAfter) throw new Error(`cannot create ${path}`);
           const child = await VirtualDisk.create(path, {
             format: path.endsWith('.avhd') ? 'vhd' : 'vhdx',
             type: 'differencing',
