@@ -31,14 +31,20 @@ export default defineGuest<State>({
     ctx.publish('Disks', disks);
     const disk = ctx.disk(0);
     if (disk === undefined || state.round >= ROUND_LIMIT) return 20;
-    if (state.round > 0) {
-      const previous = await disk.read(state.round - 1, 1);
-      const want = roundBlock(state.round - 1, disk.blockSize);
-      if (!Buffer.from(previous).equals(Buffer.from(want)))
-        throw new Error(`block ${state.round - 1} does not hold what was written`);
+    try {
+      if (state.round > 0) {
+        const previous = await disk.read(state.round - 1, 1);
+        const want = roundBlock(state.round - 1, disk.blockSize);
+        if (!Buffer.from(previous).equals(Buffer.from(want)))
+          throw new Error(`block ${state.round - 1} does not hold what was written`);
+      }
+      await disk.write(state.round, roundBlock(state.round, disk.blockSize));
+      if (!ctx.vmName.includes('noflush')) await disk.flush();
+    } catch (error) {
+      // Hot-removed during the step: the round did not happen.
+      if (disk.removed) return 20;
+      throw error;
     }
-    await disk.write(state.round, roundBlock(state.round, disk.blockSize));
-    if (!ctx.vmName.includes('noflush')) await disk.flush();
     state.round++;
     ctx.publish('Round', String(state.round));
     return 20;

@@ -146,7 +146,10 @@ test('hot attach and detach while running: the program sees its disks change', a
   const written = await round(vm);
   await vm.turnOff();
   expect(exits).toEqual([]);
-  expect(await roundsInFile(a)).toBe(written);
+  // A round cut short by the removal may have left its block in the file without being counted.
+  const inFile = await roundsInFile(a);
+  expect(inFile).toBeGreaterThanOrEqual(written);
+  expect(inFile).toBeLessThanOrEqual(written + 1);
 });
 
 test('snapshotDisks: writes go to a new differencing file; the captured state restores on a new child; mergeDisk folds a child into its parent', async () => {
