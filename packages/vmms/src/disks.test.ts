@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { VirtualDisk } from '@viridian/vhd';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { parseVmConfig, validateDisks } from './config.js';
 import { ErrorCode } from './errors.js';
@@ -136,4 +137,39 @@ test('a Saved VM refuses disk changes: its saved state depends on its disks', as
     message: expect.stringContaining('saved state depends on its disks'),
   });
   await expect(saved.detachDisk('web', 0)).rejects.toMatchObject({ code: ErrorCode.InvalidState });
+});
+
+test('shared read-only parents are fine; a file that another drive writes or reads through is not', async () => {
+  const golden = await makeDisk(join(dir, 'golden.vhdx'), 'G');
+  const childA = join(dir, 'a.avhdx');
+  const childB = join(dir, 'b.avhdx');
+  for (const child of [childA, childB]) {
+    const disk = await VirtualDisk.create(child, {
+      format: 'vhdx',
+      type: 'differencing',
+      parentPath: golden,
+    });
+    await disk.close();
+  }
+  vmms.create({ name: 'a', image: 'idle' });
+  vmms.create({ name: 'b', image: 'idle' });
+  await vmms.attachDisk('a', { path: childA });
+  // Two differencing disks on one base, in two VMs: the base is only read.
+  await vmms.attachDisk('b', { path: childB });
+  // Writing the base would change what both children show.
+  await expect(vmms.attachDisk('b', { path: golden })).rejects.toMatchObject({
+    code: ErrorCode.Conflict,
+    message: expect.stringContaining('is a parent of the drive at LUN 0'),
+  });
+  // Reading it is harmless, and so is sharing a read-only drive.
+  await vmms.attachDisk('b', { path: golden, readOnly: true });
+  await vmms.attachDisk('a', { path: golden, readOnly: true });
+  // A differencing disk of a drive another VM writes would see its parent change under it.
+  const onA = join(dir, 'on-a.avhdx');
+  const disk = await VirtualDisk.create(onA, { format: 'vhdx', type: 'differencing', parentPath: childA });
+  await disk.close();
+  await expect(vmms.attachDisk('b', { path: onA })).rejects.toMatchObject({
+    code: ErrorCode.Conflict,
+    message: expect.stringContaining('differencing disk of the drive at LUN 0 of VM "a"'),
+  });
 });

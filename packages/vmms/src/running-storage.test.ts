@@ -214,3 +214,28 @@ test('a snapshot that fails part-way is undone: moved LUNs are merged back, no c
   runtime.failSnapshotAfter = undefined;
   await ok(vmms.createCheckpoint('web', { name: 'y' }));
 });
+
+test("a merge that would re-point the running VM's own file waits until the VM is off", async () => {
+  await ok(vmms.createCheckpoint('web', { name: 'one' }));
+  await writeText(current(), 'B');
+  const two = await ok<CheckpointInfo>(vmms.createCheckpoint('web', { name: 'two' }));
+  await writeText(current(), 'C');
+  const now = current();
+  runtime.calls.length = 0;
+  // base's only dependent is two's file, whose child is the file the running VM writes: base stays.
+  await ok(vmms.removeCheckpoint('web', 'one'));
+  expect(runtime.calls).toEqual([]);
+  expect(existsSync(two.disks[0]!.path)).toBe(true);
+  expect(await chainOf(now)).toEqual([two.disks[0]!.path, base()]);
+  const id = vmms.get('web').id;
+  const tree = () => JSON.parse(readFileSync(join(dir, 'data', 'checkpoints', `${id}.json`), 'utf8'));
+  expect(tree().retained).toEqual([base()]);
+
+  // Off, the next removal folds everything back into the base file.
+  await ok(vmms.stop('web', { turnOff: true }));
+  await ok(vmms.removeCheckpoint('web', 'two'));
+  expect(current()).toBe(base());
+  expect(await readText(base())).toBe('C');
+  expect(readdirSync(join(dir, 'disks'))).toEqual(['web.vhdx']);
+  expect(existsSync(join(dir, 'data', 'checkpoints', `${id}.json`))).toBe(false);
+});

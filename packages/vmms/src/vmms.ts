@@ -422,7 +422,7 @@ export class Vmms {
     if (holder !== undefined)
       throw new VmmsError(ErrorCode.Conflict, `LUN ${lun} already holds ${holder.path}`);
     return this.#exclusive(record, 'attaching a disk', async () => {
-      await this.#checkDiskFree(path, record);
+      await this.#checkDiskFree(path, readOnly, record);
       await probeDisk(path, readOnly);
       const disk: DiskAttachment = { lun, path, readOnly };
       const running = record.lifecycle.state === VmState.Running ? this.#running(record) : undefined;
@@ -879,27 +879,38 @@ export class Vmms {
     });
   }
 
-  /** A file may back one drive of one VM: not another VM's drive, checkpoint or parent, nor this VM's. */
-  async #checkDiskFree(path: string, record: VmRecord): Promise<void> {
+  /**
+   * A file may be written by one drive only, and nothing may read through a file that changes: a
+   * file is refused if it is a drive of any VM (unless both are read-only), a file of any VM's
+   * checkpoint tree (merges change those), or, for a writable drive, a parent of any drive. Its own
+   * parents must not be drives that are written or files of a checkpoint tree. Shared read-only
+   * parents (a common base of several differencing disks) are fine.
+   */
+  async #checkDiskFree(path: string, readOnly: boolean, record: VmRecord): Promise<void> {
+    const parents = await parentChain(path);
     for (const other of this.#vms.values()) {
       const whose = other === record ? 'this VM' : `VM "${other.config.name}"`;
-      const inUse = new Set<string>();
+      const conflict = (what: string): never => {
+        throw new VmmsError(ErrorCode.Conflict, `${path} ${what} of ${whose}`);
+      };
+      let treeFiles = new Set<string>();
       try {
         const tree = this.#checkpoints.tree(other.config.id);
-        // A file detached from this VM may come back to it.
-        if (other !== record || !tree.detached.has(path)) for (const file of tree.files()) inUse.add(file);
+        // A file detached from this VM may come back to it, with its chain.
+        if (other !== record || !tree.detached.has(path)) treeFiles = tree.files();
       } catch {
         // An unreadable checkpoint tree is reported by that VM's own checkpoint requests.
       }
+      if (treeFiles.has(path)) conflict('belongs to the checkpoints');
+      if (parents.some((parent) => treeFiles.has(parent)))
+        conflict('is a differencing disk of a file that belongs to the checkpoints');
       for (const disk of other.config.disks) {
-        inUse.add(disk.path);
-        for (const parent of await parentChain(disk.path)) inUse.add(parent);
-      }
-      if (inUse.has(path)) {
-        throw new VmmsError(
-          ErrorCode.Conflict,
-          `${path} is already used by ${whose} (a drive, a checkpoint or a parent of one)`,
-        );
+        if (disk.path === path && !(readOnly && disk.readOnly))
+          conflict(`is already the drive at LUN ${disk.lun}`);
+        if (!disk.readOnly && parents.includes(disk.path))
+          conflict(`is a differencing disk of the drive at LUN ${disk.lun}`);
+        if (!readOnly && (await parentChain(disk.path)).includes(path))
+          conflict(`is a parent of the drive at LUN ${disk.lun}`);
       }
     }
   }
