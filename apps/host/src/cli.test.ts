@@ -412,7 +412,9 @@ test('disks, checkpoints and backup of an Off VM through the CLI, with relative 
   const unknown = await v('vm', 'checkpoint', 'apply', 'store', 'nope');
   expect(unknown.code).toBe(1);
   expect(unknown.stderr).toMatch(/\(NotFound\)/);
-  expect((await v('vm', 'checkpoint', 'apply', 'store', 'base')).code).toBe(0);
+  const applied = await v('vm', 'checkpoint', 'apply', 'store', 'base');
+  expect(applied).toMatchObject({ code: 0, stderr: '' });
+  expect(applied.stdout).toMatch(/^store is Off$/m);
   expect(
     (await json('vm', 'checkpoint', 'list', 'store')).find((c: { name: string }) => c.name === 'base'),
   ).toMatchObject({ isCurrent: true });

@@ -123,7 +123,14 @@ Examples:
     .description('return a VM to a checkpoint (its disks, and its state when the checkpoint kept it)')
     .action(async (ref: string, cp: string, o: { wait: boolean }) => {
       const started = await (await ctx.connect()).applyCheckpoint(ref, cp);
-      await ctx.followJob(`apply ${cp} to ${ref}`, started, o.wait);
+      const final = await ctx.followJob(`apply ${cp} to ${ref}`, started, o.wait);
+      const vm = final?.result as { name?: string; state?: string } | undefined;
+      if (vm?.state !== undefined && !ctx.json())
+        ctx.print(
+          () =>
+            `${vm.name ?? ref} is ${vm.state}${vm.state === 'Saved' ? ': start resumes the checkpoint’s state' : ''}`,
+          vm,
+        );
     });
 
   checkpoint
