@@ -92,6 +92,8 @@ test('a program writes and flushes to LUN 0; the bytes are in the VHDX after tur
   });
   await roundAtLeast(vm, 5);
   expect(await guestItem(vm, 'Disks')).toBe('0');
+  await until('disk stats', async () => vm.stats().disks.commands >= 10);
+  expect(vm.stats().disks.attached).toBe(1);
   await vm.turnOff();
   expect(await roundsInFile(path)).toBeGreaterThanOrEqual(5);
 });

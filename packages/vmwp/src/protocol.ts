@@ -96,6 +96,8 @@ export type FromVmwp =
       heartbeat: 'OK' | 'NoContact' | 'LostCommunication';
       /** The guest's shutdown service is connected and negotiated. */
       shutdownReady: boolean;
+      /** Disks attached now, and SCSI commands executed since the start. */
+      disks: { attached: number; commands: number };
     }
   /** `diskError`: the failure concerns a disk (a file, a LUN), not the VM's state. */
   | { type: 'reply'; id: number; ok: boolean; value?: unknown; error?: string; diskError?: boolean }

@@ -70,6 +70,8 @@ export interface VmwpStats {
   memoryDemandMB: number;
   uptimeMs: number;
   heartbeat: HeartbeatStatus;
+  /** Disks attached, and SCSI commands the guest has sent since the start (as of the last ~250 ms). */
+  disks: { attached: number; commands: number };
 }
 
 export class VmwpError extends Error {
@@ -313,6 +315,7 @@ export class VmwpVm {
   #paused = false;
   #heartbeat: 'OK' | 'NoContact' | 'LostCommunication' = 'NoContact';
   #shutdownReady = false;
+  #disks = { attached: 0, commands: 0 };
   #exited = false;
   #expectExit = false;
   #exitReported = false;
@@ -517,6 +520,7 @@ export class VmwpVm {
       memoryDemandMB: this.#config.memoryMB,
       uptimeMs: this.#exited ? 0 : now - this.#startedAt,
       heartbeat,
+      disks: { ...this.#disks },
     };
   }
 
@@ -606,6 +610,7 @@ export class VmwpVm {
       case 'tick':
         this.#heartbeat = m.heartbeat;
         this.#shutdownReady = m.shutdownReady;
+        this.#disks = { attached: m.disks.attached, commands: m.disks.commands };
         break;
       case 'reply': {
         const call = this.#calls.get(m.id);

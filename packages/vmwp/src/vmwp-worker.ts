@@ -280,6 +280,7 @@ function onTick(): void {
     at: Date.now(),
     heartbeat: heartbeat(),
     shutdownReady: ics?.status('shutdown') === 'ok',
+    disks: { attached: disks.attachments.length, commands: disks.controller.stats.srbs },
   });
 }
 
