@@ -1,4 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
@@ -244,4 +252,21 @@ test('a drive detached after a checkpoint keeps its files: removing checkpoints 
   expect(await readText(second)).toBe('P');
   // It can come back to its own VM.
   expect((await vmms.attachDisk('web', { path: detached })).disks.map((d) => d.path)).toContain(detached);
+});
+
+test('an unreadable checkpoint tree is reported, never rewritten', async () => {
+  await vmWithDisk('A');
+  const id = vmms.get('web').id;
+  const file = join(data, 'checkpoints', `${id}.json`);
+  for (const [text, code] of [
+    ['{ torn', ErrorCode.Corrupt],
+    [JSON.stringify({ formatVersion: 9, checkpoints: [] }), ErrorCode.VersionMismatch],
+    [JSON.stringify({ formatVersion: 1, current: 'x', checkpoints: [{ id: 'nope' }] }), ErrorCode.Corrupt],
+  ] as const) {
+    writeFileSync(file, text);
+    const fresh = new Vmms({ dataDir: data, runtime: offlineRuntime });
+    expect(() => fresh.listCheckpoints('web')).toThrow(expect.objectContaining({ code }));
+    expect(() => fresh.createCheckpoint('web')).toThrow(expect.objectContaining({ code }));
+    expect(readFileSync(file, 'utf8')).toBe(text);
+  }
 });

@@ -22,10 +22,6 @@ import type { ManagedVm } from './managed-vm.js';
 import type { RunningVm } from './runtime.js';
 import { removeSavedState, writeSavedState } from './saved-state.js';
 
-type SetParent = (child: string, parent: string) => Promise<void>;
-// Re-pointing a differencing disk is a newer @viridian/vhd operation; without it the chain keeps the file.
-const setParent = (VirtualDisk as unknown as { setParent?: SetParent }).setParent;
-
 /** The running VM's handle when it runs or is paused, else undefined. */
 export function liveRunning(vm: ManagedVm): RunningVm | undefined {
   const state = vm.state();
@@ -279,7 +275,13 @@ export class Checkpoints {
           throw diskError(child, error);
         }
       },
-      setParent,
+      setParent: async (child, parent) => {
+        try {
+          await VirtualDisk.setParent(child, parent);
+        } catch (error) {
+          throw diskError(child, error);
+        }
+      },
       renameCurrent: (from, to) => {
         const config = vm.config();
         vm.saveConfig({

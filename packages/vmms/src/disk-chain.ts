@@ -12,7 +12,7 @@ export interface ChainHost {
   /** Merges `child` into its parent (through the runtime when the running VM writes to it); deletes `child`. */
   merge(child: string): Promise<void>;
   /** Points `child` at `parent` (after `parent` took in the data of the file between them). */
-  setParent?: ((child: string, parent: string) => Promise<void>) | undefined;
+  setParent(child: string, parent: string): Promise<void>;
   /** The VM's configuration now names `to` where it named `from`. */
   renameCurrent(from: string, to: string): void;
   deleteFile(path: string): Promise<void>;
@@ -58,15 +58,13 @@ export async function collapse(host: ChainHost, file: string): Promise<void> {
   }
   // Rewriting the linkage of a file the running VM writes to would race its own header updates:
   // the file stays in the chain until the next change made while the VM is off.
-  if (grandchildren.length > 0 && (host.setParent === undefined || grandchildren.some(host.isLiveCurrent))) {
+  if (grandchildren.some(host.isLiveCurrent)) {
     tree.retained.add(file);
-    if (host.setParent === undefined)
-      host.warn(`${file} stays in the chain: this host cannot re-point differencing disks yet`);
     return;
   }
   await host.merge(child);
   for (const grandchild of grandchildren) {
-    await host.setParent!(grandchild, file);
+    await host.setParent(grandchild, file);
   }
   tree.links.delete(child);
   tree.retained.delete(child);
