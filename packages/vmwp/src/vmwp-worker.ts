@@ -177,9 +177,17 @@ function closeDisks(): Promise<void> {
   return disksClosed;
 }
 
-/** Tears the partition down, then closes the disks. */
-async function teardownAndClose(): Promise<void> {
+/**
+ * Tears the partition down, then closes the disks: after the disk operation under way, if any (a
+ * merge or snapshot cut off half-way would leave its files to be repaired), waiting at most 5 s.
+ */
+async function teardownAndClose(afterDiskOps = true): Promise<void> {
   teardown();
+  if (afterDiskOps) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([diskQueue, new Promise((resolve) => (timer = setTimeout(resolve, 5_000)))]);
+    clearTimeout(timer);
+  }
   await closeDisks();
 }
 
@@ -350,7 +358,8 @@ async function save(): Promise<SavedVm> {
     throw error;
   }
   // The disks are flushed and closed as part of the teardown: the state and the files belong together.
-  await teardownAndClose();
+  // (Save itself runs as a disk operation, so it does not wait for one.)
+  await teardownAndClose(false);
   return saved;
 }
 
