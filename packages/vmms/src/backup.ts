@@ -232,11 +232,28 @@ export async function copyBackupDisks(
         throw diskError(from, error);
       }
       await probeDisk(to, disk.readOnly);
+      // A backup holds flattened disks: a differencing one would read through whatever file its
+      // parent locator names on this host.
+      if (await isDifferencing(to)) {
+        throw new VmmsError(
+          ErrorCode.InvalidArgument,
+          `${from} is a differencing disk; a backup holds whole disks`,
+        );
+      }
       disks.push({ lun: disk.lun, path: to, readOnly: disk.readOnly });
     }
     return disks;
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
+  }
+}
+
+async function isDifferencing(path: string): Promise<boolean> {
+  const disk = await VirtualDisk.open(path, { readOnly: true });
+  try {
+    return (await disk.info()).type === 'differencing';
+  } finally {
+    await disk.close();
   }
 }

@@ -9,6 +9,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { VirtualDisk } from '@viridian/vhd';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import type { CheckpointInfo } from './checkpoint-tree.js';
 import { ErrorCode } from './errors.js';
@@ -189,7 +190,24 @@ test('hostile backup and restore requests get typed errors', async () => {
   expect(job.state).toBe(JobState.Failed);
   expect(job.error?.code).toBe(ErrorCode.NotFound);
   expect(() => vmms.get('evil')).toThrow();
-  expect(readFileSync(join(bad, 'vm.json'), 'utf8')).toContain('gone.vhdx');
+  // A differencing disk in a backup would read through a file of this host (here another VM's disk).
+  const sneaky = await VirtualDisk.create(join(bad, 'sneaky.vhdx'), {
+    format: 'vhdx',
+    type: 'differencing',
+    parentPath: base(),
+  });
+  await sneaky.close();
+  writeFileSync(
+    join(bad, 'vm.json'),
+    JSON.stringify({ ...manifest, disks: [{ lun: 0, file: 'sneaky.vhdx' }] }),
+  );
+  const refused = await vmms.jobs.wait(vmms.restoreBackup(bad).id);
+  expect(refused.error).toMatchObject({
+    code: ErrorCode.InvalidArgument,
+    message: expect.stringContaining('differencing'),
+  });
+  expect(() => vmms.get('evil')).toThrow();
+  expect(readdirSync(join(dir, 'data', 'disks'))).toEqual([]);
 });
 
 function withoutIdAndDisks(detail: VmDetail): Record<string, unknown> {
