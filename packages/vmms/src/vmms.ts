@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { VirtualDisk } from '@viridian/vhd';
 import { writeFileAtomic } from './atomic-file.js';
@@ -575,8 +575,16 @@ export class Vmms {
     this.#checkImage(manifest.config.image);
     return this.jobs.run('vm.restoreBackup', undefined, async (job) => {
       const id = newGuid();
-      const disks = await copyBackupDisks(job, source, manifest, join(this.dataDir, 'disks', id));
-      this.#checkNameFree(name, undefined);
+      let disks: DiskAttachment[];
+      try {
+        disks = await copyBackupDisks(job, source, manifest, join(this.dataDir, 'disks', id));
+        this.#checkNameFree(name, undefined);
+      } catch (error) {
+        rmSync(join(this.dataDir, 'disks', id), { recursive: true, force: true });
+        const message = `restoring the backup in ${source} failed: ${(error as Error).message}`;
+        this.events.append(HOST_LOG_ID, '', EventLevel.Error, 'restore-failed', message);
+        throw error;
+      }
       const config: VmConfig = { ...structuredClone(manifest.config), id, name, disks };
       this.#store.save(config);
       const record = this.#record(config, VmState.Off);
