@@ -270,3 +270,16 @@ test('an unreadable checkpoint tree is reported, never rewritten', async () => {
     expect(readFileSync(file, 'utf8')).toBe(text);
   }
 });
+
+test('the tree survives a service restart: a new service lists, applies and removes the checkpoints', async () => {
+  const base = await vmWithDisk('A');
+  const one = await ok<CheckpointInfo>(vmms.createCheckpoint('web', { name: 'one' }));
+  await writeText(current(), 'B');
+  vmms = new Vmms({ dataDir: data, runtime: offlineRuntime });
+  expect(vmms.listCheckpoints('web')).toEqual([one]);
+  await ok(vmms.applyCheckpoint('web', 'one'));
+  expect(await readText(current())).toBe('A');
+  await ok(vmms.removeCheckpoint('web', one.id));
+  expect(current()).toBe(base);
+  expect(diskFiles()).toEqual(['web.vhdx']);
+});
