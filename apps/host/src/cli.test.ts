@@ -448,6 +448,17 @@ test('the demo runs without a terminal: snapshots as plain lines, clean stop, ex
   // A host-set KVP item, as the guest read it, and a VSS freeze/thaw.
   expect(demo.stdout).toMatch(/guest counter: kvp: host set DemoMessage=hello from the host/);
   expect(demo.stdout).toContain('VSS on counter: freeze ok, thaw ok');
+  // The disk VM: a production checkpoint and a backup, the checkpoint applied and the backup restored.
+  const frozen = /frozen at transaction (\d+); its disk/.exec(demo.stdout)?.[1];
+  const backedUp = /VSS-consistent, guest frozen at transaction (\d+)/.exec(demo.stdout)?.[1];
+  expect(frozen).toBeDefined();
+  expect(backedUp).toBeDefined();
+  expect(demo.stdout).toContain(
+    `checkpoint applied; the guest found transaction ${frozen} on its disk (check ok)`,
+  );
+  expect(demo.stdout).toContain(
+    `restored from the backup; the guest found transaction ${backedUp} (check ok)`,
+  );
   const host = /host on (\S+)/.exec(demo.stdout)![1]!;
   expect(existsSync(host)).toBe(false);
 });

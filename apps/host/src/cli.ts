@@ -207,7 +207,7 @@ Examples:
   viridian kvp set web Role frontend             a KVP item the guest reads
   viridian ic list web                           integration services and the guest clock offset
   viridian vss freeze web
-  viridian demo --duration 10                    a host with three VMs on a temporary directory`,
+  viridian demo --duration 10                    a host with four VMs on a temporary directory`,
     );
 
   program
@@ -387,7 +387,9 @@ Examples:
 
   program
     .command('demo')
-    .description('start a host on a temporary directory with three VMs, show them live, then stop them')
+    .description(
+      'start a host on a temporary directory with four VMs, show them live, checkpoint and back up the disk VM, then stop them',
+    )
     .option('--duration <seconds>', 'how long to show the live table', int('--duration', 1, 3600), 10)
     .action(async (o: { duration: number }) => {
       await runDemo({ durationMs: o.duration * 1000, io, json: json(), version: VERSION });
