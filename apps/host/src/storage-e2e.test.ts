@@ -44,26 +44,28 @@ async function connect(): Promise<ViridianClient> {
   return client;
 }
 
+/** What the guest's kvstore last published; -1 and `none` for an item not published (yet). */
 interface KvStatus {
   committed: number;
   bootCommitted: number;
   check: string;
 }
 
-/** What the guest's kvstore last published, or undefined while it has published nothing (or is not running). */
+/** The kvstore's items, or undefined while the VM is not running (no integration services). */
 async function kvStatus(client: ViridianClient, vm: string): Promise<KvStatus | undefined> {
   let items: { key: string; value: string }[];
   try {
     items = await client.listKvp(vm, { pool: 'guest' });
   } catch {
-    return undefined; // not running yet: no integration services
+    return undefined;
   }
   const item = (key: string) => items.find((i) => i.key === key)?.value;
-  const committed = item('kvstore.committed');
-  const bootCommitted = item('kvstore.bootCommitted');
-  const check = item('kvstore.check');
-  if (committed === undefined || bootCommitted === undefined || check === undefined) return undefined;
-  return { committed: Number(committed), bootCommitted: Number(bootCommitted), check };
+  const number = (key: string) => Number(item(key) ?? -1);
+  return {
+    committed: number('kvstore.committed'),
+    bootCommitted: number('kvstore.bootCommitted'),
+    check: item('kvstore.check') ?? 'none',
+  };
 }
 
 /**
@@ -74,13 +76,15 @@ async function waitKv(
   client: ViridianClient,
   vm: string,
   done: (status: KvStatus) => boolean,
-): Promise<KvStatus | undefined> {
+): Promise<KvStatus> {
   const end = Date.now() + DEADLINE_MS;
-  let status: KvStatus | undefined;
   for (;;) {
-    status = await kvStatus(client, vm);
+    const status = await kvStatus(client, vm);
     if (status !== undefined && (done(status) || /^(corrupt|error)/.test(status.check))) return status;
-    if (Date.now() > end) return status;
+    if (Date.now() > end) {
+      expect(status, `${vm} is not running`).toBeDefined();
+      return status!;
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -95,11 +99,16 @@ async function expectVerifiedBoot(client: ViridianClient, vm: string, atLeast: n
     vm,
     (s) => s.bootCommitted >= atLeast && s.committed >= s.bootCommitted + VERIFY_EVERY,
   );
-  expect(status).toBeDefined();
-  expect(status!.check).toBe('ok');
-  expect(status!.bootCommitted).toBeGreaterThanOrEqual(atLeast);
-  expect(status!.committed).toBeGreaterThanOrEqual(status!.bootCommitted + VERIFY_EVERY);
-  return status!;
+  const seen = JSON.stringify(status);
+  expect(status.check, seen).toBe('ok');
+  expect(
+    status.bootCommitted,
+    `committed sequence found on the disk at boot: ${seen}`,
+  ).toBeGreaterThanOrEqual(atLeast);
+  expect(status.committed, `verified since boot: ${seen}`).toBeGreaterThanOrEqual(
+    status.bootCommitted + VERIFY_EVERY,
+  );
+  return status;
 }
 
 async function vmState(client: ViridianClient, vm: string): Promise<string> {
@@ -126,8 +135,8 @@ test('a kvstore disk survives kill -9 of the host, a graceful restart, and save/
   let client = await connect();
   const before = await waitKv(client, 'kv', (s) => s.committed >= 20);
   expect(before).toMatchObject({ check: 'ok', bootCommitted: 0 });
-  expect(before!.committed).toBeGreaterThanOrEqual(20);
-  const n = before!.committed;
+  expect(before.committed).toBeGreaterThanOrEqual(20);
+  const n = before.committed;
 
   // SIGKILL: the daemon and the VM worker threads inside it die at once, mid-write.
   const tree = processTree(daemon.pid);
@@ -164,7 +173,7 @@ test('a kvstore disk survives kill -9 of the host, a graceful restart, and save/
   await ok('vm', 'start', 'kv');
   const resumed = await waitKv(client, 'kv', (s) => s.committed >= beforeSave.committed + VERIFY_EVERY);
   expect(resumed).toMatchObject({ check: 'ok', bootCommitted: beforeSave.bootCommitted });
-  expect(resumed!.committed).toBeGreaterThanOrEqual(beforeSave.committed + VERIFY_EVERY);
+  expect(resumed.committed).toBeGreaterThanOrEqual(beforeSave.committed + VERIFY_EVERY);
 
   await ok('vm', 'stop', 'kv', '--timeout', '30');
   expect(await vmState(client, 'kv')).toBe('Off');
