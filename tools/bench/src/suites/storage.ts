@@ -122,7 +122,8 @@ async function threadTransport(disk: VirtualDisk, buffers: Buffers): Promise<Fig
   const controller = scsiController({ instanceId: '5c5cbe9c-0000-4000-8000-000000000001' });
   host.add(controller);
   await controller.attach(0, disk);
-  const worker = spawnWorker(new URL(import.meta.url), {
+  // By its .js name: spawnWorker starts the .ts twin through tsx when run from sources.
+  const worker = spawnWorker(new URL('./storage.js', import.meta.url), {
     workerData: { flag: FLAG, handle: host.guestHandle!, memory, buffers } satisfies GuestData,
     transferList: [host.guestHandle!.port],
   });
