@@ -8,7 +8,7 @@
 // `tail` blocks. Compaction writes a fresh snapshot into the other region and switches the header.
 // Decoders treat every byte as hostile: they check lengths before using them and throw KvCorruption.
 
-import { crc32c } from './kvstore-crc32c.js';
+import { crc32c } from '@viridian/vhd';
 
 export const HEADER_SLOTS = 2;
 export const MAX_KEY_BYTES = 256;
