@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
 import { copyFileSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { openLayer } from './disk.js';
 import { guidFromString } from './guid.js';
@@ -17,7 +15,7 @@ import {
   VhdOperationError,
   VirtualDisk,
 } from './index.js';
-import { hasQemuImg, pattern, qemuImgStatus, tempDir } from './test-support.js';
+import { hasQemuImg, pattern, qemuImgStatus, runAndKill, tempDir } from './test-support.js';
 import type { VhdxLayer } from './vhdx.js';
 
 const p = tempDir();
@@ -278,36 +276,7 @@ describe('setParent vhdx', () => {
   });
 });
 
-const fixture = fileURLToPath(new URL('./set-parent.test-fixture.ts', import.meta.url));
-const packageDir = fileURLToPath(new URL('..', import.meta.url));
-
-/** Runs the fixture and SIGKILLs it a little after it reported step `killAfter`; resolves with the last reported step. */
-function runAndKill(args: string[], killAfter: number, delayMs: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fixture, ...args], {
-      cwd: packageDir,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let last = -1;
-    let out = '';
-    let killing = false;
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const lines = out.split('\n');
-      out = lines.pop()!;
-      for (const l of lines) last = Number(l.split(' ')[1]);
-      if (last >= killAfter && !killing) {
-        killing = true;
-        setTimeout(() => child.kill('SIGKILL'), delayMs);
-      }
-    });
-    child.on('error', reject);
-    child.on('exit', (_code, signal) => {
-      if (signal !== 'SIGKILL') reject(new Error(`fixture ended without being killed (${signal})`));
-      else resolve(last);
-    });
-  });
-}
+const fixture = new URL('./set-parent.test-fixture.ts', import.meta.url);
 
 describe.each(['vhd', 'vhdx'] as const)('setParent crash consistency (%s)', (format) => {
   it('killed mid-way, the child refers to the old parent or the new one and reads through it', async () => {
@@ -321,7 +290,7 @@ describe.each(['vhd', 'vhdx'] as const)('setParent crash consistency (%s)', (for
       }
       const own = pattern(8192, 30);
       const child = await create(format, [[32 * 1024, own]], { parentPath: parents[0]! });
-      const last = await runAndKill([child, ...parents], 3, delay);
+      const last = await runAndKill(fixture, [child, ...parents], 3, delay);
       expect(last).toBeGreaterThanOrEqual(3);
       expect((await check(child)).issues.filter((i) => i.severity === 'error')).toEqual([]);
       const parent = await parentOf(child);

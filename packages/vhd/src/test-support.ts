@@ -1,8 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 
 /** A temp directory removed after the file's tests. */
@@ -50,4 +51,43 @@ export function pattern(length: number, seed: number): Buffer {
 
 export function random(length: number): Buffer {
   return randomBytes(length);
+}
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Runs a fixture script that prints `step <n>` lines and SIGKILLs it `delayMs` after it reported
+ * step `killAfter`; resolves with the last step it reported. The fixture runs under node itself
+ * (not the tsx wrapper, which would leave its own child running after the kill).
+ */
+export function runAndKill(
+  fixture: URL,
+  args: string[],
+  killAfter: number,
+  delayMs: number,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(fixture), ...args], {
+      cwd: packageDir,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let last = -1;
+    let out = '';
+    let killing = false;
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const lines = out.split('\n');
+      out = lines.pop()!;
+      for (const l of lines) last = Number(l.split(' ')[1]);
+      if (last >= killAfter && !killing) {
+        killing = true;
+        setTimeout(() => child.kill('SIGKILL'), delayMs);
+      }
+    });
+    child.on('error', reject);
+    child.on('exit', (_code, signal) => {
+      if (signal !== 'SIGKILL') reject(new Error(`fixture ended without being killed (${signal})`));
+      else resolve(last);
+    });
+  });
 }
