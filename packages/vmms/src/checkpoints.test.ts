@@ -12,9 +12,8 @@ import { basename, join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import type { CheckpointInfo } from './checkpoint-tree.js';
 import { ErrorCode } from './errors.js';
-import { JobState } from './jobs.js';
 import { writeSavedState } from './saved-state.js';
-import { chainOf, makeDisk, offlineRuntime, readText, writeText } from './storage.test-fixture.js';
+import { chainOf, jobResult, makeDisk, offlineRuntime, readText, writeText } from './storage.test-fixture.js';
 import { Vmms } from './vmms.js';
 
 let dir: string;
@@ -32,12 +31,7 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function ok<T = unknown>(job: { id: string }): Promise<T> {
-  const done = await vmms.jobs.wait(job.id);
-  if (done.state !== JobState.Completed)
-    throw new Error(`job ${done.kind} ${done.state}: ${done.error?.message}`);
-  return done.result as T;
-}
+const ok = <T = unknown>(job: { id: string }): Promise<T> => jobResult<T>(vmms, job);
 
 const current = (vm = 'web') => vmms.get(vm).disks[0]!.path;
 const names = (vm = 'web') => vmms.listCheckpoints(vm).map((cp) => cp.name);

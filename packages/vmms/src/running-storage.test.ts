@@ -14,7 +14,7 @@ import { afterEach, beforeEach, expect, test } from 'vitest';
 import type { CheckpointInfo } from './checkpoint-tree.js';
 import { ErrorCode } from './errors.js';
 import { JobState } from './jobs.js';
-import { chainOf, FileRuntime, makeDisk, readText, writeText } from './storage.test-fixture.js';
+import { chainOf, FileRuntime, jobResult, makeDisk, readText, writeText } from './storage.test-fixture.js';
 import type { VmDetail } from './vmms.js';
 import { Vmms } from './vmms.js';
 
@@ -41,12 +41,7 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function ok<T = unknown>(job: { id: string }): Promise<T> {
-  const done = await vmms.jobs.wait(job.id);
-  if (done.state !== JobState.Completed)
-    throw new Error(`job ${done.kind} ${done.state}: ${done.error?.message}`);
-  return done.result as T;
-}
+const ok = <T = unknown>(job: { id: string }): Promise<T> => jobResult<T>(vmms, job);
 
 const current = () => vmms.get('web').disks[0]!.path;
 const base = () => join(dir, 'disks', 'web.vhdx');

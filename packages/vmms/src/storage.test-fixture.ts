@@ -1,7 +1,9 @@
 import { VirtualDisk } from '@viridian/vhd';
 import type { VmConfig } from './config.js';
 import type { IcCall } from './integration.js';
+import { JobState } from './jobs.js';
 import type { RunningVm, VmRuntime, VmStartOptions } from './runtime.js';
+import type { Vmms } from './vmms.js';
 
 export const MiB = 1024 * 1024;
 
@@ -118,4 +120,12 @@ export class FileRuntime implements VmRuntime {
       },
     };
   }
+}
+
+/** Waits for a job of `vmms` and returns its result; a job that did not complete throws with its error. */
+export async function jobResult<T = unknown>(vmms: Vmms, job: { id: string }): Promise<T> {
+  const done = await vmms.jobs.wait(job.id);
+  if (done.state !== JobState.Completed)
+    throw new Error(`job ${done.kind} ${done.state}: ${done.error?.message}`);
+  return done.result as T;
 }

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { VmwpRuntime } from '@viridian/vmwp';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import type { CheckpointInfo } from './checkpoint-tree.js';
-import { JobState } from './jobs.js';
-import { makeDisk } from './storage.test-fixture.js';
+import { jobResult, makeDisk } from './storage.test-fixture.js';
 import type { VmDetail } from './vmms.js';
 import { Vmms } from './vmms.js';
 
@@ -28,12 +27,7 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function ok<T = unknown>(job: { id: string }): Promise<T> {
-  const done = await vmms.jobs.wait(job.id);
-  if (done.state !== JobState.Completed)
-    throw new Error(`job ${done.kind} ${done.state}: ${done.error?.message}`);
-  return done.result as T;
-}
+const ok = <T = unknown>(job: { id: string }): Promise<T> => jobResult<T>(vmms, job);
 
 async function item(vm: string, key: string): Promise<string | undefined> {
   try {
