@@ -78,6 +78,7 @@ export async function backupVm(vm: ManagedVm, job: JobHandle, destination: strin
   const config = vm.config();
   const running = liveRunning(vm);
   const temporary: Array<{ lun: number; parent: string; path: string }> = [];
+  let thawConfirmed = true;
   if (running !== undefined) {
     if (running.snapshotDisks === undefined || running.mergeDisk === undefined) {
       throw new VmmsError(
@@ -103,7 +104,7 @@ export async function backupVm(vm: ManagedVm, job: JobHandle, destination: strin
       job.progress(10, 'snapshotting the disks');
       await snapshotOrUndo(vm, running, temporary, false);
     } finally {
-      await thaw(vm, running);
+      thawConfirmed = await thaw(vm, running);
     }
     // Until merged back, the VM writes to the temporary files: the configuration says so.
     vm.saveConfig({
@@ -116,6 +117,12 @@ export async function backupVm(vm: ManagedVm, job: JobHandle, destination: strin
   }
   const files: string[] = [];
   try {
+    if (!thawConfirmed) {
+      throw new VmmsError(
+        ErrorCode.Timeout,
+        'the guest did not confirm the thaw (its freeze window may have ended before the disks were snapshotted), so the backup is not known to be consistent',
+      );
+    }
     mkdirSync(destination, { recursive: true });
     for (const [index, disk] of config.disks.entries()) {
       job.progress(15 + (index * 70) / config.disks.length, `copying the disk at LUN ${disk.lun}`);

@@ -339,11 +339,17 @@ export async function snapshotOrUndo(
   }
 }
 
-/** Always thaws after a freeze; a failed thaw is logged (the guest's VSS times out and thaws itself). */
-export async function thaw(vm: ManagedVm, running: RunningVm): Promise<void> {
+/**
+ * Always thaws after a freeze. Resolves false (and logs) when the guest did not confirm the thaw: it
+ * did not answer, or its hold window ran out and it had already thawed itself (then writes may have
+ * resumed before the snapshot was complete).
+ */
+export async function thaw(vm: ManagedVm, running: RunningVm): Promise<boolean> {
   try {
     await icCall(running, { op: 'vssThaw' });
+    return true;
   } catch (error) {
     vm.log(EventLevel.Warning, 'vss', `thaw failed: ${(error as Error).message}`);
+    return false;
   }
 }

@@ -141,6 +141,19 @@ test('a backup fails when the guest cannot freeze, and leaves the VM as it was',
   expect(existsSync(destination)).toBe(false);
 });
 
+test('a backup fails when the guest does not confirm the thaw; the temporary files are merged back', async () => {
+  runtime.thawFails = true;
+  const destination = join(dir, 'backup');
+  const job = await vmms.jobs.wait(vmms.backup('web', destination).id);
+  expect(job.state).toBe(JobState.Failed);
+  expect(job.error?.code).toBe(ErrorCode.Timeout);
+  expect(job.error?.message).toMatch(/not known to be consistent/);
+  expect(runtime.calls.slice(0, 3)).toEqual(['vssFreeze', expect.stringMatching(/^snapshot/), 'vssThaw']);
+  expect(runtime.calls.some((c) => c.startsWith('merge'))).toBe(true);
+  expect(current()).toBe(base());
+  expect(existsSync(destination)).toBe(false);
+});
+
 test('hostile backup and restore requests get typed errors', async () => {
   const full = join(dir, 'full');
   mkdirSync(full);

@@ -60,6 +60,8 @@ export const offlineRuntime: VmRuntime = {
  */
 export class FileRuntime implements VmRuntime {
   freezeFails = false;
+  /** The guest answers the thaw E_FAIL (as after its hold window ran out). */
+  thawFails = false;
   /** When set, a snapshot fails after moving this many LUNs (as a runtime that could not make a child). */
   failSnapshotAfter: number | undefined;
   readonly calls: string[] = [];
@@ -87,6 +89,8 @@ export class FileRuntime implements VmRuntime {
       ic: async (call: IcCall) => {
         calls.push(call.op);
         if (call.op === 'vssFreeze' && this.freezeFails)
+          return { ok: false, reason: 'guest-status', status: 0x8000_4005 };
+        if (call.op === 'vssThaw' && this.thawFails)
           return { ok: false, reason: 'guest-status', status: 0x8000_4005 };
         return { ok: true };
       },

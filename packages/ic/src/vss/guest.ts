@@ -24,6 +24,8 @@ export type VssEvent =
   | { readonly kind: 'frozen'; readonly writers: readonly string[] }
   | { readonly kind: 'freeze-failed'; readonly writer: string; readonly error: string }
   | { readonly kind: 'thawed' }
+  /** No thaw came within the hold window: the writers were thawed without the host. */
+  | { readonly kind: 'auto-thawed' }
   | { readonly kind: 'thaw-failed'; readonly writer: string; readonly error: string };
 
 export interface VssGuestOptions {
@@ -33,6 +35,13 @@ export interface VssGuestOptions {
   readonly freezeTimeoutMs?: number;
   /** Time allowed for thaw (default 30 s). */
   readonly thawTimeoutMs?: number;
+  /**
+   * How long writers stay frozen waiting for the host's thaw (default 60 s, the window Windows VSS
+   * gives writers between freeze and thaw). A host that never thaws (it died, or lost the channel)
+   * must not stop the guest's writers for good; the late thaw is then answered E_FAIL so the host
+   * knows its snapshot may have been taken after the guest resumed writing.
+   */
+  readonly holdTimeoutMs?: number;
   readonly messageVersions?: readonly IcVersion[];
   readonly onEvent?: (event: VssEvent) => void;
   readonly onProtocolError?: (error: IcProtocolError) => void;
@@ -48,6 +57,9 @@ export class VssGuest {
   readonly #clock: IcClock;
   #frozen: VssWriter[] = [];
   #busy = false;
+  #holdTimer: { cancel(): void } | undefined;
+  /** The hold window ran out since the last freeze: the next thaw is answered E_FAIL. */
+  #holdExpired = false;
 
   constructor(options: VssGuestOptions) {
     this.#o = options;
@@ -96,22 +108,46 @@ export class VssGuest {
       case VssOperation.Freeze:
         if (this.#busy || this.frozen) return req.respond(IcStatus.Fail);
         this.#busy = true;
+        this.#holdExpired = false;
         try {
-          return req.respond((await this.#freeze()) ? IcStatus.Ok : IcStatus.Fail);
+          const frozen = await this.#freeze();
+          if (frozen) this.#startHold();
+          return req.respond(frozen ? IcStatus.Ok : IcStatus.Fail);
         } finally {
           this.#busy = false;
         }
-      case VssOperation.Thaw:
+      case VssOperation.Thaw: {
         if (this.#busy) return req.respond(IcStatus.Fail);
         this.#busy = true;
+        this.#holdTimer?.cancel();
+        this.#holdTimer = undefined;
+        const expired = this.#holdExpired;
+        this.#holdExpired = false;
         try {
-          return req.respond((await this.#thaw()) ? IcStatus.Ok : IcStatus.Fail);
+          const thawed = await this.#thaw();
+          return req.respond(thawed && !expired ? IcStatus.Ok : IcStatus.Fail);
         } finally {
           this.#busy = false;
         }
+      }
       default:
         return req.respond(IcStatus.Ok);
     }
+  }
+
+  /** Thaws the writers by itself if the host's thaw does not come within the hold window. */
+  #startHold(): void {
+    this.#holdTimer = this.#clock.setTimer(this.#o.holdTimeoutMs ?? 60_000, () => {
+      this.#holdTimer = undefined;
+      if (this.#busy || !this.frozen) return;
+      this.#holdExpired = true;
+      this.#busy = true;
+      void this.#thaw()
+        .then(() => this.#o.onEvent?.({ kind: 'auto-thawed' }))
+        .finally(() => {
+          this.#busy = false;
+        });
+    });
   }
 
   async #freeze(): Promise<boolean> {

@@ -4,7 +4,7 @@ import { IcStatus, VSS_HBU_NO_AUTO_RECOVERY } from '../wire/defs.js';
 import { type VssEvent, VssGuest, type VssWriter } from './guest.js';
 import { VssHost } from './host.js';
 
-async function setup(freezeTimeoutMs = 10_000) {
+async function setup(freezeTimeoutMs = 10_000, holdTimeoutMs = 60_000) {
   const clock = new ManualClock();
   const link = new Link();
   const events: VssEvent[] = [];
@@ -14,6 +14,7 @@ async function setup(freezeTimeoutMs = 10_000) {
     send: link.sendToHost,
     clock,
     freezeTimeoutMs,
+    holdTimeoutMs,
     onEvent: (e) => events.push(e),
   });
   link.host = host;
@@ -104,6 +105,34 @@ describe('VSS', () => {
     const h = host.hotBackup();
     await link.flush();
     expect((await h).outcome).toBe('ok');
+  });
+
+  it('no thaw within the hold window: the writers thaw by themselves and the late thaw gets E_FAIL', async () => {
+    const { host, guest, link, clock, events } = await setup(10_000, 5_000);
+    const trace: string[] = [];
+    guest.register(writer('db', trace));
+    const f = host.freeze(5_000);
+    await link.flush();
+    expect((await f).outcome).toBe('ok');
+    await run(clock, link, 4_900, 100);
+    expect(guest.frozen).toBe(true);
+    await run(clock, link, 200, 100);
+    expect(guest.frozen).toBe(false);
+    expect(trace).toEqual(['db:flush', 'db:quiesced', 'db:thaw']);
+    expect(events.map((e) => e.kind)).toEqual(['frozen', 'thawed', 'auto-thawed']);
+    // The host learns its freeze window ran out; the next cycle starts afresh.
+    const late = host.thaw();
+    await link.flush();
+    expect(await late).toEqual({ outcome: 'failed', status: IcStatus.Fail });
+    const again = host.freeze(5_000);
+    await link.flush();
+    expect((await again).outcome).toBe('ok');
+    const thawed = host.thaw();
+    await link.flush();
+    expect((await thawed).outcome).toBe('ok');
+    // A thaw in time cancelled the window: nothing thaws twice.
+    await run(clock, link, 6_000, 500);
+    expect(trace.filter((t) => t === 'db:thaw')).toHaveLength(2);
   });
 
   it('a second freeze while frozen is refused', async () => {
