@@ -45,15 +45,19 @@ export const FwStatus = { Loading: 0, Running: 1, GuestCrashed: 2, Off: 3 } as c
 /** Guest program state lives from this GPA: u32 length, u32 reserved, then the v8-serialized bytes. */
 export const STATE_GPA = PAGE_SIZE;
 
-/**
- * Pages the VMBus guest end may use for channel rings and the storage driver's bounce buffers
- * (the ICs' rings, the storvsc rings, STORVSC_SLOTS × STORVSC_SLOT_BYTES). 1.5 MiB: a 32 MB VM keeps
- * most of its memory for the program state.
- */
-export const RING_AREA_PAGES = 384;
 /** Storage commands the firmware keeps in flight at once, and the bounce buffer of each. */
-export const STORVSC_SLOTS = 8;
-export const STORVSC_SLOT_BYTES = 64 * 1024;
+export const STORVSC_SLOTS = 16;
+export const STORVSC_SLOT_BYTES = 128 * 1024;
+
+/**
+ * Pages the VMBus guest end may use for channel rings and the storage driver's bounce buffers:
+ * 256 pages for the ICs' and storvsc's rings plus STORVSC_SLOTS × STORVSC_SLOT_BYTES (3 MiB in
+ * all): a 32 MB VM keeps most of its memory for the program state.
+ */
+/** The firmware's storvsc settings, for tools that compare other paths with the same buffers. */
+export const FIRMWARE_STORAGE_BUFFERS = { slots: STORVSC_SLOTS, slotBytes: STORVSC_SLOT_BYTES } as const;
+
+export const RING_AREA_PAGES = 256 + (STORVSC_SLOTS * STORVSC_SLOT_BYTES) / PAGE_SIZE;
 
 /**
  * Where the firmware keeps things in guest memory (page numbers), from the top down: each VP's two

@@ -1,3 +1,4 @@
+export { FIRMWARE_STORAGE_BUFFERS } from './firmware-page.js';
 export { defineGuest, type GuestContext, type GuestProgram } from './guest.js';
 export { BUILTIN_IMAGES, type BuiltinImage } from './guests/index.js';
 export { builtinImageUrl } from './module-url.js';

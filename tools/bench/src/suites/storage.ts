@@ -21,7 +21,7 @@ import { KvpPool } from '@viridian/ic';
 import { type StorvscController, scsiController, storvscDriver } from '@viridian/storage';
 import { spawnWorker } from '@viridian/threads';
 import { VirtualDisk } from '@viridian/vhd';
-import { VmwpRuntime, type VmwpVm } from '@viridian/vmwp';
+import { FIRMWARE_STORAGE_BUFFERS, VmwpRuntime, type VmwpVm } from '@viridian/vmwp';
 import { compared } from '../stats.js';
 import { STORAGE_GUEST, spreadUnit } from '../storage-guest-program.js';
 import type { BenchRecord, BenchSuite } from '../types.js';
@@ -42,8 +42,8 @@ interface Buffers {
 }
 
 const THREAD_BUFFERS: Buffers = { slots: 16, slotBytes: MIB };
-/** The VMWP firmware's storvsc settings (@viridian/vmwp README, guest memory layout). */
-const FIRMWARE_BUFFERS: Buffers = { slots: 8, slotBytes: 64 * 1024 };
+/** The VMWP firmware's storvsc settings. */
+const FIRMWARE_BUFFERS: Buffers = FIRMWARE_STORAGE_BUFFERS;
 
 interface GuestData {
   readonly flag: string;
@@ -214,7 +214,7 @@ async function measure(): Promise<BenchRecord[]> {
     // The VMWP opens the file itself: the host's handle is closed first.
     const partition = await childPartition(path);
     const direct = 'host direct on the VHDX';
-    const likeVm = "worker thread with the VM's storvsc buffers (8 × 64 KiB)";
+    const likeVm = `worker thread with the VM's storvsc buffers (${FIRMWARE_BUFFERS.slots} × ${FIRMWARE_BUFFERS.slotBytes / 1024} KiB)`;
     const random = 'scsi 4 KiB random read (QD16)';
     const sequential = 'scsi 1 MiB sequential read (QD4)';
     const viaThread = 'through a worker thread: thread transport';
