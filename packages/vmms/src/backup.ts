@@ -3,7 +3,8 @@ import { copyFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { VirtualDisk } from '@viridian/vhd';
 import { writeFileAtomic } from './atomic-file.js';
-import { liveRunning, snapshotOrUndo, thaw } from './checkpoints.js';
+import type { CreatedFile } from './checkpoint-tree.js';
+import { liveRunning, mergeBackCreated, snapshotOrUndo, thaw } from './checkpoints.js';
 import { createVmConfig, type DiskAttachment, type VmConfig, validateLun } from './config.js';
 import { differencingPath, diskError, formatOf, probeDisk } from './disk-files.js';
 import { ErrorCode, VmmsError } from './errors.js';
@@ -11,6 +12,7 @@ import { EventLevel } from './event-log.js';
 import { icCall } from './integration.js';
 import type { JobHandle } from './jobs.js';
 import type { ManagedVm } from './managed-vm.js';
+import type { RunningVm } from './runtime.js';
 
 /** Version of a backup's `vm.json`. */
 export const BACKUP_FORMAT_VERSION = 1;
@@ -74,11 +76,15 @@ function backupFileName(disk: DiskAttachment): string {
  * differencing files, thawed at once; the frozen files are copied, then the temporary files are
  * merged back. A guest that cannot freeze fails the backup: it would not be consistent.
  */
-export async function backupVm(vm: ManagedVm, job: JobHandle, destination: string): Promise<BackupResult> {
+export async function backupVm(
+  vm: ManagedVm,
+  job: JobHandle,
+  destination: string,
+  journal: BackupJournal,
+): Promise<BackupResult> {
   const config = vm.config();
   const running = liveRunning(vm);
-  const temporary: Array<{ lun: number; parent: string; path: string }> = [];
-  let thawConfirmed = true;
+  const temporary: CreatedFile[] = [];
   if (running !== undefined) {
     if (running.snapshotDisks === undefined || running.mergeDisk === undefined) {
       throw new VmmsError(
@@ -91,74 +97,106 @@ export async function backupVm(vm: ManagedVm, job: JobHandle, destination: strin
       if (existsSync(path)) throw new VmmsError(ErrorCode.Conflict, `${path} already exists`);
       temporary.push({ lun: disk.lun, parent: disk.path, path });
     }
-    job.progress(5, 'freezing the guest (VSS)');
+    // Recorded before the snapshot: recovery merges whichever temporary files exist back.
+    journal.begin(temporary);
     try {
-      await icCall(running, { op: 'vssFreeze' });
+      await snapshotFrozen(vm, job, running, temporary);
     } catch (error) {
-      throw new VmmsError(
-        (error as VmmsError).code ?? ErrorCode.Internal,
-        `the guest could not freeze its writes, so a consistent backup cannot be made: ${(error as Error).message}`,
-      );
+      journal.end();
+      throw error;
     }
-    try {
-      job.progress(10, 'snapshotting the disks');
-      await snapshotOrUndo(vm, running, temporary, false);
-    } finally {
-      thawConfirmed = await thaw(vm, running);
-    }
-    // Until merged back, the VM writes to the temporary files: the configuration says so.
-    vm.saveConfig({
-      ...config,
-      disks: config.disks.map((d) => ({
-        ...d,
-        path: temporary.find((t) => t.lun === d.lun)?.path ?? d.path,
-      })),
-    });
   }
   const files: string[] = [];
   try {
-    if (!thawConfirmed) {
-      throw new VmmsError(
-        ErrorCode.Timeout,
-        'the guest did not confirm the thaw (its freeze window may have ended before the disks were snapshotted), so the backup is not known to be consistent',
-      );
-    }
-    mkdirSync(destination, { recursive: true });
-    for (const [index, disk] of config.disks.entries()) {
-      job.progress(15 + (index * 70) / config.disks.length, `copying the disk at LUN ${disk.lun}`);
-      const file = backupFileName(disk);
-      try {
-        await VirtualDisk.convert(disk.path, join(destination, file), {
-          format: formatOf(disk.path),
-          type: 'dynamic',
-        });
-      } catch (error) {
-        throw diskError(disk.path, error);
-      }
-      files.push(file);
-    }
-    const { id: _id, disks: _disks, ...settings } = config;
-    const manifest: BackupManifest = {
-      formatVersion: BACKUP_FORMAT_VERSION,
-      createdAt: Date.now(),
-      config: settings,
-      disks: config.disks.map((disk, i) => ({ lun: disk.lun, file: files[i]!, readOnly: disk.readOnly })),
-    };
-    writeFileAtomic(join(destination, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+    await copyDisks(job, destination, config, files);
   } finally {
     if (temporary.length > 0) {
       job.progress(90, 'merging the temporary differencing disks back');
       await mergeBack(vm, temporary);
+      journal.end();
     }
   }
   return { destination, files: [...files, MANIFEST], consistent: running !== undefined };
 }
 
+/** Where a backup records its temporary files while they exist (the VM's checkpoint tree file). */
+export interface BackupJournal {
+  begin(temporary: CreatedFile[]): void;
+  end(): void;
+}
+
+/** VSS freeze, snapshot onto the temporary files, thaw; the configuration then names the temporary files. */
+async function snapshotFrozen(vm: ManagedVm, job: JobHandle, running: RunningVm, temporary: CreatedFile[]) {
+  const config = vm.config();
+  let thawConfirmed = true;
+  job.progress(5, 'freezing the guest (VSS)');
+  try {
+    await icCall(running, { op: 'vssFreeze' });
+  } catch (error) {
+    throw new VmmsError(
+      (error as VmmsError).code ?? ErrorCode.Internal,
+      `the guest could not freeze its writes, so a consistent backup cannot be made: ${(error as Error).message}`,
+    );
+  }
+  try {
+    job.progress(10, 'snapshotting the disks');
+    await snapshotOrUndo(vm, running, temporary, false);
+  } finally {
+    thawConfirmed = await thaw(vm, running);
+  }
+  // Until merged back, the VM writes to the temporary files: the configuration says so.
+  vm.saveConfig({
+    ...config,
+    disks: config.disks.map((d) => ({
+      ...d,
+      path: temporary.find((t) => t.lun === d.lun)?.path ?? d.path,
+    })),
+  });
+  if (!thawConfirmed) {
+    await mergeBack(vm, temporary);
+    throw new VmmsError(
+      ErrorCode.Timeout,
+      'the guest did not confirm the thaw (its freeze window may have ended before the disks were snapshotted), so the backup is not known to be consistent',
+    );
+  }
+}
+
+/** Copies each drive's chain (the frozen files while temporary ones take the writes) and `vm.json`. */
+async function copyDisks(job: JobHandle, destination: string, config: VmConfig, files: string[]) {
+  mkdirSync(destination, { recursive: true });
+  for (const [index, disk] of config.disks.entries()) {
+    job.progress(15 + (index * 70) / config.disks.length, `copying the disk at LUN ${disk.lun}`);
+    const file = backupFileName(disk);
+    try {
+      await VirtualDisk.convert(disk.path, join(destination, file), {
+        format: formatOf(disk.path),
+        type: 'dynamic',
+      });
+    } catch (error) {
+      throw diskError(disk.path, error);
+    }
+    files.push(file);
+  }
+  const { id: _id, disks: _disks, ...settings } = config;
+  const manifest: BackupManifest = {
+    formatVersion: BACKUP_FORMAT_VERSION,
+    createdAt: Date.now(),
+    config: settings,
+    disks: config.disks.map((disk, i) => ({ lun: disk.lun, file: files[i]!, readOnly: disk.readOnly })),
+  };
+  writeFileAtomic(join(destination, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
 /** Folds each temporary file into the file it froze: through the runtime while the VM runs, else directly. */
-async function mergeBack(vm: ManagedVm, temporary: Array<{ lun: number; parent: string; path: string }>) {
+async function mergeBack(vm: ManagedVm, temporary: CreatedFile[]) {
   await vm.settle();
   for (const t of temporary) {
     const running = liveRunning(vm);
+    if (!existsSync(t.path) && running === undefined) {
+      // Never made (the snapshot failed first) or merged already.
+      await mergeBackCreated(vm, [t]);
+      continue;
+    }
     try {
       if (running?.mergeDisk !== undefined) await running.mergeDisk(t.lun);
       else await VirtualDisk.merge(t.path);

@@ -41,6 +41,38 @@ export interface CheckpointRecord {
   config: ConfigSnapshot;
 }
 
+/** A differencing file an operation makes: the drive at `lun` moves from `parent` to `path`. */
+export interface CreatedFile {
+  lun: number;
+  path: string;
+  parent: string;
+}
+
+/**
+ * An operation under way, written to the tree file before it touches any disk file and cleared when
+ * it is done, so that recovery after a crash knows whether to finish it or undo it.
+ */
+export interface PendingOperation {
+  kind: 'checkpoint.create' | 'checkpoint.apply' | 'checkpoint.remove' | 'vm.backup';
+  /** The checkpoint created, applied or removed. */
+  checkpointId?: string;
+  /** Differencing files the operation creates (none exists before it). */
+  created: CreatedFile[];
+  /** Apply: the configuration once applied (the VM keeps its id and name). */
+  config?: VmConfig;
+  /** Apply and remove: files to fold away once the operation is committed. */
+  collapse?: string[];
+}
+
+/** A merge of `child` into `into` under way: the grandchildren are re-pointed, names follow it. */
+export interface PendingFold {
+  child: string;
+  into: string;
+  grandchildren: string[];
+  /** `child` (with no dependents) is being deleted rather than merged; `into` is its parent. */
+  discard?: boolean;
+}
+
 /** Version of the checkpoint tree file format. */
 export const CHECKPOINT_FORMAT_VERSION = 1;
 
@@ -57,6 +89,8 @@ export class CheckpointTree {
   links: Map<string, string>;
   retained: Set<string>;
   detached: Set<string>;
+  pending: PendingOperation | undefined;
+  fold: PendingFold | undefined;
 
   constructor(
     vmId: string,
@@ -66,6 +100,8 @@ export class CheckpointTree {
       links: Map<string, string>;
       retained: Set<string>;
       detached?: Set<string>;
+      pending?: PendingOperation;
+      fold?: PendingFold;
     },
   ) {
     this.vmId = vmId;
@@ -74,6 +110,20 @@ export class CheckpointTree {
     this.links = init?.links ?? new Map();
     this.retained = init?.retained ?? new Set();
     this.detached = init?.detached ?? new Set();
+    this.pending = init?.pending;
+    this.fold = init?.fold;
+  }
+
+  /** Whether nothing needs the tree file. */
+  get empty(): boolean {
+    return (
+      this.checkpoints.length === 0 &&
+      this.links.size === 0 &&
+      this.retained.size === 0 &&
+      this.detached.size === 0 &&
+      this.pending === undefined &&
+      this.fold === undefined
+    );
   }
 
   get(id: string): CheckpointRecord | undefined {
@@ -195,6 +245,8 @@ export class CheckpointTree {
       links: Object.fromEntries(this.links),
       retained: [...this.retained],
       detached: [...this.detached],
+      ...(this.pending === undefined ? {} : { pending: this.pending }),
+      ...(this.fold === undefined ? {} : { fold: this.fold }),
     };
   }
 }
@@ -235,6 +287,62 @@ function parseRecord(value: unknown, file: string): CheckpointRecord {
   } catch (error) {
     corrupt(file, (error as Error).message);
   }
+}
+
+const PENDING_KINDS = new Set(['checkpoint.create', 'checkpoint.apply', 'checkpoint.remove', 'vm.backup']);
+
+function parsePaths(value: unknown, file: string, what: string): string[] {
+  if (!Array.isArray(value) || !value.every((p) => typeof p === 'string'))
+    corrupt(file, `${what} is not a list of paths`);
+  try {
+    return (value as string[]).map((p) => validateDiskPath(p));
+  } catch (error) {
+    corrupt(file, (error as Error).message);
+  }
+}
+
+function parsePending(value: unknown, file: string): PendingOperation {
+  if (typeof value !== 'object' || value === null) corrupt(file, 'pending is not an object');
+  const r = value as Record<string, unknown>;
+  if (typeof r['kind'] !== 'string' || !PENDING_KINDS.has(r['kind']))
+    corrupt(file, 'pending names no known operation');
+  if (r['checkpointId'] !== undefined && !isGuid(r['checkpointId']))
+    corrupt(file, 'pending.checkpointId is not a GUID');
+  if (!Array.isArray(r['created'])) corrupt(file, 'pending.created is not a list');
+  try {
+    const created = (r['created'] as unknown[]).map((c) => {
+      const f = c as Record<string, unknown>;
+      return {
+        lun: validateLun(f['lun']),
+        path: validateDiskPath(f['path']),
+        parent: validateDiskPath(f['parent']),
+      };
+    });
+    return {
+      kind: r['kind'] as PendingOperation['kind'],
+      ...(r['checkpointId'] === undefined ? {} : { checkpointId: r['checkpointId'] as string }),
+      created,
+      ...(r['config'] === undefined ? {} : { config: parseVmConfig(r['config']) }),
+      ...(r['collapse'] === undefined
+        ? {}
+        : { collapse: parsePaths(r['collapse'], file, 'pending.collapse') }),
+    };
+  } catch (error) {
+    if (error instanceof VmmsError && error.code === ErrorCode.Corrupt) throw error;
+    corrupt(file, (error as Error).message);
+  }
+}
+
+function parseFold(value: unknown, file: string): PendingFold {
+  if (typeof value !== 'object' || value === null) corrupt(file, 'fold is not an object');
+  const r = value as Record<string, unknown>;
+  const [child, into] = parsePaths([r['child'], r['into']], file, 'fold');
+  return {
+    child: child!,
+    into: into!,
+    grandchildren: parsePaths(r['grandchildren'], file, 'fold.grandchildren'),
+    ...(r['discard'] === true ? { discard: true } : {}),
+  };
 }
 
 /** `<dataDir>/checkpoints/<vmId>.json` (the tree) and `<dataDir>/checkpoints/<vmId>/<cpId>.vrss` (memory states). */
@@ -297,16 +405,21 @@ export class CheckpointStore {
         ? (doc['detached'] as unknown[]).filter((p) => typeof p === 'string')
         : [],
     );
-    return new CheckpointTree(vmId, { current, checkpoints, links, retained, detached });
+    const pending = doc['pending'] === undefined ? undefined : parsePending(doc['pending'], file);
+    const fold = doc['fold'] === undefined ? undefined : parseFold(doc['fold'], file);
+    return new CheckpointTree(vmId, {
+      current,
+      checkpoints,
+      links,
+      retained,
+      detached,
+      ...(pending === undefined ? {} : { pending }),
+      ...(fold === undefined ? {} : { fold }),
+    });
   }
 
   save(tree: CheckpointTree): void {
-    if (
-      tree.checkpoints.length === 0 &&
-      tree.links.size === 0 &&
-      tree.retained.size === 0 &&
-      tree.detached.size === 0
-    ) {
+    if (tree.empty) {
       this.#unlink(this.treeFile(tree.vmId));
       return;
     }

@@ -1,5 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { VirtualDisk } from '@viridian/vhd';
 import { writeFileAtomic } from './atomic-file.js';
 import {
@@ -8,10 +9,12 @@ import {
   type CheckpointStore,
   type CheckpointTree,
   CheckpointType,
+  type CreatedFile,
+  type PendingOperation,
 } from './checkpoint-tree.js';
 import type { DiskAttachment, VmConfig } from './config.js';
-import { type ChainHost, collapse, collapseRetained } from './disk-chain.js';
-import { createChild, differencingPath, diskError } from './disk-files.js';
+import { type ChainHost, collapse, collapseRetained, finishFold } from './disk-chain.js';
+import { createChild, differencingPath, diskError, probeDisk } from './disk-files.js';
 import { ErrorCode, VmmsError } from './errors.js';
 import { EventLevel } from './event-log.js';
 import { newGuid } from './guid.js';
@@ -99,9 +102,55 @@ export class Checkpoints {
       if (existsSync(child.path)) throw new VmmsError(ErrorCode.Conflict, `${child.path} already exists`);
     }
     const stateFile = this.store.stateFile(vm.id, id);
+    // Before any file exists: recovery undoes a create whose checkpoint is not in the tree yet.
+    this.#begin(tree, { kind: 'checkpoint.create', checkpointId: id, created: children });
     let type = request.type;
     let hasState = false;
     const running = liveRunning(vm);
+    try {
+      ({ type, hasState } = await this.#makeFiles(vm, job, running, children, stateFile, request.type));
+    } catch (error) {
+      this.#end(tree);
+      throw error;
+    }
+    const { disks: _disks, ...snapshot } = config;
+    const cp: CheckpointRecord = {
+      id,
+      name: request.name,
+      parentId: tree.current,
+      createdAt: Date.now(),
+      type,
+      hasState,
+      disks: config.disks.map(({ lun, path, readOnly }) => ({ lun, path, readOnly })),
+      config: structuredClone(snapshot),
+    };
+    tree.checkpoints.push(cp);
+    tree.current = id;
+    for (const child of children) tree.links.set(child.path, child.parent);
+    // The commit point: from here on recovery finishes the create (the drives move to the children).
+    this.store.save(tree);
+    vm.saveConfig({ ...config, disks: config.disks.map((disk) => switched(disk, children)) });
+    this.#end(tree);
+    vm.log(
+      EventLevel.Info,
+      'checkpoint-created',
+      `${type.toLowerCase()} checkpoint "${cp.name}" created${hasState ? ' with memory state' : ''}`,
+    );
+    return tree.info(cp);
+  }
+
+  /** Makes a checkpoint's differencing files (through the runtime while the VM runs) and its memory state. */
+  async #makeFiles(
+    vm: ManagedVm,
+    job: JobHandle,
+    running: RunningVm | undefined,
+    children: CreatedFile[],
+    stateFile: string,
+    requested: CheckpointType,
+  ): Promise<{ type: CheckpointType; hasState: boolean }> {
+    const config = vm.config();
+    let type = requested;
+    let hasState = false;
     if (running !== undefined) {
       if (running.snapshotDisks === undefined) {
         throw new VmmsError(
@@ -159,72 +208,44 @@ export class Checkpoints {
         hasState = true;
       }
     }
-    const { disks: _disks, ...snapshot } = config;
-    const cp: CheckpointRecord = {
-      id,
-      name: request.name,
-      parentId: tree.current,
-      createdAt: Date.now(),
-      type,
-      hasState,
-      disks: config.disks.map(({ lun, path, readOnly }) => ({ lun, path, readOnly })),
-      config: structuredClone(snapshot),
-    };
-    tree.checkpoints.push(cp);
-    tree.current = id;
-    for (const child of children) tree.links.set(child.path, child.parent);
-    this.store.save(tree);
-    vm.saveConfig({ ...config, disks: config.disks.map((disk) => switched(disk, children)) });
-    vm.log(
-      EventLevel.Info,
-      'checkpoint-created',
-      `${type.toLowerCase()} checkpoint "${cp.name}" created${hasState ? ' with memory state' : ''}`,
-    );
-    return tree.info(cp);
+    return { type, hasState };
   }
 
   /** The VM must be Off or Saved. */
   async apply(vm: ManagedVm, job: JobHandle, cp: CheckpointRecord): Promise<void> {
     const tree = this.tree(vm.id);
-    if (vm.state() === VmState.Saved) {
-      vm.discardSaved();
-      vm.log(EventLevel.Info, 'saved-state-discarded', 'saved state discarded to apply a checkpoint');
-    }
     const old = vm.config();
-    job.progress(20, 'creating differencing disks');
-    const made: Array<{ lun: number; parent: string; path: string }> = [];
-    try {
-      for (const disk of cp.disks.filter((d) => !d.readOnly)) {
-        const path = differencingPath(disk.path, newGuid());
-        await createChild(disk.path, path);
-        made.push({ lun: disk.lun, parent: disk.path, path });
-      }
-    } catch (error) {
-      await Promise.all(made.map((m) => rm(m.path, { force: true })));
-      throw error;
-    }
-    for (const m of made) tree.links.set(m.path, m.parent);
+    const made: CreatedFile[] = cp.disks
+      .filter((d) => !d.readOnly)
+      .map((disk) => ({ lun: disk.lun, parent: disk.path, path: differencingPath(disk.path, newGuid()) }));
     const next: VmConfig = {
       ...structuredClone(cp.config),
       id: old.id,
       name: old.name,
       disks: cp.disks.map((disk) => switched(disk, made)),
     };
+    const pending: PendingOperation = {
+      kind: 'checkpoint.apply',
+      checkpointId: cp.id,
+      created: made,
+      config: next,
+      collapse: old.disks.filter((disk) => !next.disks.some((d) => d.path === disk.path)).map((d) => d.path),
+    };
+    this.#begin(tree, pending);
+    job.progress(20, 'creating differencing disks');
+    try {
+      for (const m of made) await createChild(m.parent, m.path);
+    } catch (error) {
+      await Promise.all(made.map((m) => rm(m.path, { force: true })));
+      this.#end(tree);
+      throw error;
+    }
+    for (const m of made) tree.links.set(m.path, m.parent);
     tree.current = cp.id;
+    // The commit point: from here on recovery finishes the apply.
     this.store.save(tree);
-    vm.saveConfig(next);
-    job.progress(50, 'removing the files the VM no longer uses');
-    const host = this.#chainHost(vm, tree);
-    for (const disk of old.disks) {
-      if (!next.disks.some((d) => d.path === disk.path)) await collapse(host, disk.path);
-    }
-    await collapseRetained(host);
-    this.store.save(tree);
-    if (cp.hasState) {
-      job.progress(80, 'restoring the memory state');
-      writeFileAtomic(vm.savedFile, readFileSync(this.store.stateFile(vm.id, cp.id)));
-      vm.markSaved();
-    }
+    job.progress(50, 'switching the VM to the checkpoint');
+    await this.#finishApply(vm, tree, pending);
     vm.log(
       EventLevel.Info,
       'checkpoint-applied',
@@ -232,10 +253,37 @@ export class Checkpoints {
     );
   }
 
+  /**
+   * After the commit point of an apply (repeatable): the configuration, the saved state (the
+   * checkpoint's memory state, or none), then the old files folded away.
+   */
+  async #finishApply(vm: ManagedVm, tree: CheckpointTree, pending: PendingOperation): Promise<void> {
+    const cp = tree.get(pending.checkpointId ?? '');
+    vm.saveConfig(pending.config!);
+    if (cp?.hasState === true) {
+      writeFileAtomic(vm.savedFile, readFileSync(this.store.stateFile(vm.id, cp.id)));
+      if (vm.state() !== VmState.Saved) vm.markSaved();
+    } else if (vm.state() === VmState.Saved) {
+      vm.discardSaved();
+      vm.log(EventLevel.Info, 'saved-state-discarded', 'saved state discarded to apply a checkpoint');
+    }
+    const host = this.#chainHost(vm, tree);
+    for (const path of pending.collapse ?? []) await collapse(host, path);
+    await collapseRetained(host);
+    this.#end(tree);
+  }
+
   async remove(vm: ManagedVm, job: JobHandle, target: CheckpointRecord, subtree: boolean): Promise<string[]> {
     const tree = this.tree(vm.id);
     const doomed = subtree ? tree.subtree(target.id) : [target];
     const host = this.#chainHost(vm, tree);
+    // Each checkpoint leaves the tree before its files are folded: recovery folds what is left.
+    this.#begin(tree, {
+      kind: 'checkpoint.remove',
+      checkpointId: target.id,
+      created: [],
+      collapse: [...new Set(doomed.flatMap((cp) => cp.disks.map((d) => d.path)))],
+    });
     const removed: string[] = [];
     for (const [index, cp] of doomed.entries()) {
       job.progress((index * 90) / doomed.length, `removing checkpoint "${cp.name}"`);
@@ -253,8 +301,113 @@ export class Checkpoints {
       vm.log(EventLevel.Info, 'checkpoint-removed', `checkpoint "${cp.name}" removed`);
     }
     if (liveRunning(vm) === undefined) await collapseRetained(host);
-    this.store.save(tree);
+    this.#end(tree);
     return removed;
+  }
+
+  /** Records an operation before it touches a file (see `PendingOperation`). */
+  #begin(tree: CheckpointTree, pending: PendingOperation): void {
+    tree.pending = pending;
+    this.store.save(tree);
+  }
+
+  #end(tree: CheckpointTree): void {
+    tree.pending = undefined;
+    this.store.save(tree);
+  }
+
+  /** Backup's temporary files are recorded the same way, so recovery merges them back. */
+  beginBackup(vmId: string, temporary: CreatedFile[]): void {
+    this.#begin(this.tree(vmId), { kind: 'vm.backup', created: temporary });
+  }
+
+  endBackup(vmId: string): void {
+    this.#end(this.tree(vmId));
+  }
+
+  /**
+   * Finishes or undoes what a crash cut off (the VM is Off or Saved): a merge under way is done
+   * again and its names follow it; an operation past its commit point is finished, one before it is
+   * undone (its files merged back or deleted). Memory states of checkpoints no longer in the tree
+   * are deleted. Returns what it did, for the event log.
+   */
+  async recover(vm: ManagedVm): Promise<string[]> {
+    const tree = this.tree(vm.id);
+    const done: string[] = [];
+    const host = this.#chainHost(vm, tree);
+    const fold = tree.fold;
+    if (fold !== undefined) {
+      if (fold.discard === true) await rm(fold.child, { force: true });
+      else if (existsSync(fold.child)) await host.merge(fold.child);
+      await finishFold(host, fold);
+      tree.retained.add(fold.into);
+      done.push(
+        fold.discard === true
+          ? `finished deleting ${fold.child}`
+          : `finished merging ${fold.child} into ${fold.into}`,
+      );
+    }
+    const pending = tree.pending;
+    if (pending !== undefined) {
+      done.push(await this.#recoverPending(vm, tree, pending));
+    }
+    if (fold !== undefined || pending !== undefined) {
+      await collapseRetained(host);
+      this.store.save(tree);
+    }
+    this.#removeStrayStates(vm.id, tree);
+    return done;
+  }
+
+  async #recoverPending(vm: ManagedVm, tree: CheckpointTree, pending: PendingOperation): Promise<string> {
+    const host = this.#chainHost(vm, tree);
+    switch (pending.kind) {
+      case 'checkpoint.create': {
+        if (pending.checkpointId !== undefined && tree.get(pending.checkpointId) !== undefined) {
+          const config = vm.config();
+          vm.saveConfig({ ...config, disks: config.disks.map((disk) => switched(disk, pending.created)) });
+          this.#end(tree);
+          return 'finished creating a checkpoint (its drives now write to the new differencing files)';
+        }
+        // The VM may have written to the new files before the crash: they go back into their parents.
+        await mergeBackCreated(vm, pending.created);
+        removeSavedState(this.store.stateFile(vm.id, pending.checkpointId ?? ''));
+        this.#end(tree);
+        return 'undid a checkpoint that was not complete';
+      }
+      case 'checkpoint.apply': {
+        const committed =
+          tree.current === pending.checkpointId && pending.created.every((c) => tree.links.has(c.path));
+        if (committed && pending.config !== undefined) {
+          await this.#finishApply(vm, tree, pending);
+          return 'finished applying a checkpoint';
+        }
+        // Nothing ran on the new files (apply needs the VM off): they are deleted.
+        await Promise.all(pending.created.map((c) => rm(c.path, { force: true })));
+        this.#end(tree);
+        return 'undid a checkpoint apply that was not complete';
+      }
+      case 'checkpoint.remove': {
+        for (const path of pending.collapse ?? []) await collapse(host, path);
+        this.#end(tree);
+        return 'finished removing checkpoints';
+      }
+      case 'vm.backup': {
+        await mergeBackCreated(vm, pending.created);
+        this.#end(tree);
+        return 'merged the temporary files of a backup back';
+      }
+    }
+  }
+
+  /** Memory states are VMMS's own files: one of a checkpoint no longer in the tree is deleted. */
+  #removeStrayStates(vmId: string, tree: CheckpointTree): void {
+    const dir = join(this.store.dir, vmId);
+    if (!existsSync(dir)) return;
+    for (const name of readdirSync(dir)) {
+      const id = name.replace(/\.vrss$/, '');
+      if (name.endsWith('.vrss') && tree.get(id) === undefined) removeSavedState(join(dir, name));
+    }
   }
 
   #chainHost(vm: ManagedVm, tree: CheckpointTree): ChainHost {
@@ -290,6 +443,7 @@ export class Checkpoints {
         });
       },
       deleteFile: (path) => rm(path, { force: true }),
+      save: () => this.store.save(tree),
       warn: (message) => vm.log(EventLevel.Warning, 'checkpoint', message),
     };
   }
@@ -301,6 +455,46 @@ function switched(
 ): DiskAttachment {
   const child = children.find((c) => c.lun === disk.lun);
   return { lun: disk.lun, path: child?.path ?? disk.path, readOnly: disk.readOnly };
+}
+
+/**
+ * Merges each file an operation created back into its parent (the VM is off), and points the drive
+ * that names it at the parent. A file gone already was merged before; one that cannot be merged
+ * becomes (or stays) the drive's file, so the newest data is never dropped.
+ */
+export async function mergeBackCreated(vm: ManagedVm, created: CreatedFile[]): Promise<void> {
+  for (const c of created) {
+    if (existsSync(c.path)) {
+      try {
+        await VirtualDisk.merge(c.path);
+      } catch (error) {
+        // A readable child holds the newest data: the drive follows it. An unreadable one is left
+        // where it is for a person to look at, and the drive keeps a file it can read.
+        const readable = await probeDisk(c.path, false).then(
+          () => true,
+          () => false,
+        );
+        const config = vm.config();
+        if (readable) {
+          vm.saveConfig({
+            ...config,
+            disks: config.disks.map((d) =>
+              d.lun === c.lun && d.path === c.parent ? { ...d, path: c.path } : d,
+            ),
+          });
+        }
+        vm.log(EventLevel.Error, 'recovery', `merging ${c.path} back failed: ${(error as Error).message}`);
+        continue;
+      }
+    }
+    const config = vm.config();
+    if (config.disks.some((d) => d.path === c.path)) {
+      vm.saveConfig({
+        ...config,
+        disks: config.disks.map((d) => (d.path === c.path ? { ...d, path: c.parent } : d)),
+      });
+    }
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { CheckpointTree } from './checkpoint-tree.js';
+import type { CheckpointTree, PendingFold } from './checkpoint-tree.js';
 
 /** What folding a file out of a VM's disk chains needs from the service. */
 export interface ChainHost {
@@ -16,6 +16,8 @@ export interface ChainHost {
   /** The VM's configuration now names `to` where it named `from`. */
   renameCurrent(from: string, to: string): void;
   deleteFile(path: string): Promise<void>;
+  /** Writes the tree durably (the fold journal in it tells recovery what a crash cut off). */
+  save(): void;
   warn(message: string): void;
 }
 
@@ -35,8 +37,12 @@ export async function collapse(host: ChainHost, file: string): Promise<void> {
     tree.retained.delete(file);
     const parent = tree.links.get(file);
     if (parent === undefined) return; // the user's own file: Hyper-V keeps it
+    tree.fold = { child: file, into: parent, grandchildren: [], discard: true };
+    host.save();
     await host.deleteFile(file);
     tree.links.delete(file);
+    tree.fold = undefined;
+    host.save();
     await collapse(host, parent);
     return;
   }
@@ -62,16 +68,30 @@ export async function collapse(host: ChainHost, file: string): Promise<void> {
     tree.retained.add(file);
     return;
   }
+  // Journaled: a crash from here on is finished by recovery (merge again, re-point, rename).
+  tree.fold = { child, into: file, grandchildren };
+  host.save();
   await host.merge(child);
-  for (const grandchild of grandchildren) {
-    await host.setParent(grandchild, file);
-  }
-  tree.links.delete(child);
-  tree.retained.delete(child);
-  tree.rename(child, file);
-  if (host.isCurrent(child)) host.renameCurrent(child, file);
+  await finishFold(host, tree.fold);
   // The file now holds what the child held; it stays only if it is still needed.
   await collapse(host, file);
+}
+
+/**
+ * The steps after `child` was merged into `into` (all repeatable): its dependents are re-pointed,
+ * every name of it becomes `into`, the journal is cleared. A discarded file just leaves the tree.
+ */
+export async function finishFold(host: ChainHost, fold: PendingFold): Promise<void> {
+  const { tree } = host;
+  if (fold.discard !== true) {
+    for (const grandchild of fold.grandchildren) await host.setParent(grandchild, fold.into);
+    tree.retained.delete(fold.child);
+    tree.rename(fold.child, fold.into);
+    if (host.isCurrent(fold.child)) host.renameCurrent(fold.child, fold.into);
+  }
+  tree.links.delete(fold.child);
+  tree.fold = undefined;
+  host.save();
 }
 
 /** Tries again to fold out every retained file (after the VM stopped, or after another removal). */

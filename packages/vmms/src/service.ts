@@ -45,7 +45,7 @@ export class HostService {
     const tokens = new TokenStore(dataDir);
     const host = new HostService(vmms, tokens, productVersion ?? '0.0.0');
     if (listen !== false) host.#server = await ApiServer.listen(host.#api, host.socketPath);
-    vmms.startService();
+    await vmms.startService();
     return host;
   }
 

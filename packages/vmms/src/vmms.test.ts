@@ -179,7 +179,7 @@ test('automatic actions: a VM running at service stop is saved, and started agai
 
   vmms = new Vmms({ dataDir: dir, runtime: new ThreadRuntime() });
   expect(vmms.get('auto').state).toBe(VmState.Saved);
-  vmms.startService();
+  await vmms.startService();
   await until(() => vmms.get('auto').state === VmState.Running, 'automatic start');
   expect(vmms.get('manual').state).toBe(VmState.Off);
 });

@@ -34,6 +34,7 @@ import {
 import { type JobHandle, type JobInfo, JobManager } from './jobs.js';
 import { LifecycleEvent, VmLifecycle, VmState } from './lifecycle.js';
 import type { ManagedVm } from './managed-vm.js';
+import { recoverVmStorage, storageProblems } from './recovery.js';
 import type { HeartbeatStatus, RunningVm, VmExit, VmRuntime } from './runtime.js';
 import { readSavedState, removeSavedState, writeSavedState } from './saved-state.js';
 import { ConfigStore, type StoreProblem } from './store.js';
@@ -71,6 +72,8 @@ export interface VmDetail extends VmSummary {
   disks: DiskAttachment[];
   hasSavedState: boolean;
   cpuBudgetPercent: number;
+  /** What the service found wrong with the VM's files when it started (a missing disk, stray files). */
+  problems: string[];
 }
 
 /** `vm.disk.attach`: the file, and optionally the LUN (default: the lowest free one) and read-only. */
@@ -99,6 +102,7 @@ interface VmRecord {
   restarts: number[];
   /** A disk, checkpoint or backup operation in progress; others wait for it to end. */
   busy: string | undefined;
+  problems: string[];
 }
 
 /** States in which a VM's disks are not in use by a worker. */
@@ -160,8 +164,11 @@ export class Vmms {
     return [...this.#problems];
   }
 
-  /** Applies each VM's automatic start action. Call once when the service starts. */
-  startService(): void {
+  /**
+   * Finishes or undoes the storage operations a crash cut off (each VM busy meanwhile), then applies
+   * each VM's automatic start action. Call once when the service starts.
+   */
+  async startService(): Promise<void> {
     this.events.append(
       HOST_LOG_ID,
       '',
@@ -169,6 +176,7 @@ export class Vmms {
       'service-started',
       `service started with ${this.#vms.size} VMs`,
     );
+    await this.#recoverStorage();
     for (const record of this.#vms.values()) {
       const { automaticStartAction: action, automaticStartDelaySec: delay } = record.config;
       const wanted =
@@ -184,6 +192,50 @@ export class Vmms {
       }, delay * 1000);
       this.#timers.add(timer);
     }
+  }
+
+  async #recoverStorage(): Promise<void> {
+    const records = [...this.#vms.values()];
+    for (const record of records) record.busy = '(recovering its disks after a service crash)';
+    try {
+      for (const record of records) {
+        try {
+          const done = await recoverVmStorage(this.#managed(record), this.#checkpoints);
+          for (const line of done) this.#log(record, EventLevel.Warning, 'recovery', line);
+        } catch (error) {
+          this.#problem(record, `recovery of its disks failed: ${(error as Error).message}`);
+        } finally {
+          record.busy = undefined;
+        }
+      }
+    } finally {
+      for (const record of records) record.busy = undefined;
+    }
+    const referenced = new Set<string>();
+    for (const record of records) {
+      for (const disk of record.config.disks) referenced.add(disk.path);
+      for (const file of this.#treeFiles(record)) referenced.add(file);
+    }
+    for (const record of records) {
+      for (const message of storageProblems(record.config, this.#treeFiles(record), referenced)) {
+        this.#problem(record, message);
+      }
+    }
+  }
+
+  #treeFiles(record: VmRecord): Set<string> {
+    try {
+      return this.#checkpoints.tree(record.config.id).files();
+    } catch {
+      return new Set();
+    }
+  }
+
+  /** A problem a person must look at: in the VM's status, its `problems` and its event log. */
+  #problem(record: VmRecord, message: string): void {
+    record.problems.push(message);
+    record.status = record.problems.join('; ');
+    this.#log(record, EventLevel.Error, 'storage-problem', message);
   }
 
   /**
@@ -217,6 +269,7 @@ export class Vmms {
       disks: structuredClone(record.config.disks),
       hasSavedState: existsSync(this.#savedFile(record.config.id)),
       cpuBudgetPercent: record.cpuBudget,
+      problems: [...record.problems],
     };
   }
 
@@ -555,7 +608,11 @@ export class Vmms {
     }
     const dir = checkDestination(destination);
     return this.#exclusiveJob(record, 'vm.backup', async (job): Promise<BackupResult> => {
-      const result = await backupVm(this.#managed(record), job, dir);
+      const id = record.config.id;
+      const result = await backupVm(this.#managed(record), job, dir, {
+        begin: (temporary) => this.#checkpoints.beginBackup(id, temporary),
+        end: () => this.#checkpoints.endBackup(id),
+      });
       this.#log(
         record,
         EventLevel.Info,
@@ -613,6 +670,14 @@ export class Vmms {
     let running: RunningVm | undefined;
     const savedFile = this.#savedFile(id);
     try {
+      // A VM never boots without a disk it has: that is for a person to sort out.
+      for (const disk of record.config.disks) {
+        if (!existsSync(disk.path))
+          throw new VmmsError(
+            ErrorCode.NotFound,
+            `the disk at LUN ${disk.lun} (${disk.path}) does not exist`,
+          );
+      }
       if (existsSync(savedFile)) {
         job.progress(scale(10), 'reading saved state');
         restore = readSavedState(savedFile).state;
@@ -794,6 +859,7 @@ export class Vmms {
       cpuBudget: 0,
       restarts: [],
       busy: undefined,
+      problems: [],
     };
     return record;
   }

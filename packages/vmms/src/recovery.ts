@@ -1,0 +1,96 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { VirtualDisk } from '@viridian/vhd';
+import type { Checkpoints } from './checkpoints.js';
+import { mergeBackCreated } from './checkpoints.js';
+import type { VmConfig } from './config.js';
+import { VmState } from './lifecycle.js';
+import type { ManagedVm } from './managed-vm.js';
+
+// What differencingPath names: `<stem>_<checkpoint or apply GUID>.avhdx` or `<stem>_backup.avhdx`.
+const MADE_BY_SERVICE =
+  /^(.*)_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|backup)\.a?vhdx?$/i;
+const BACKUP_TEMPORARY = /_backup\.a?vhdx?$/i;
+
+/** `web` for `web.vhdx`, `web_<guid>.avhdx` and `web_backup.avhdx`: the drive a file belongs to. */
+function stemOf(path: string): string {
+  const name = basename(path);
+  return (MADE_BY_SERVICE.exec(name)?.[1] ?? name.replace(/\.a?vhdx?$/i, '')).toLowerCase();
+}
+
+/**
+ * Finishes or undoes the VM's storage operations a crash cut off (the VM is Off or Saved: nothing
+ * runs before recovery), then merges back any drive still on a backup's temporary file. Returns
+ * what it did, for the event log.
+ */
+export async function recoverVmStorage(vm: ManagedVm, checkpoints: Checkpoints): Promise<string[]> {
+  const done = await checkpoints.recover(vm);
+  if (vm.state() !== VmState.Off && vm.state() !== VmState.Saved && vm.state() !== VmState.Critical)
+    return done;
+  for (const disk of vm.config().disks) {
+    if (!BACKUP_TEMPORARY.test(disk.path) || !existsSync(disk.path)) continue;
+    const parent = await parentOf(disk.path);
+    if (parent === undefined) continue;
+    // A Saved VM's saved state stays valid: the parent, once it took in the temporary file's data,
+    // reads exactly as the temporary file did, and the drive keeps its identity.
+    await mergeBackCreated(vm, [{ lun: disk.lun, path: disk.path, parent }]);
+    done.push(`merged ${disk.path}, left by a backup cut off, back into ${parent}`);
+  }
+  return done;
+}
+
+async function parentOf(path: string): Promise<string | undefined> {
+  try {
+    const disk = await VirtualDisk.open(path, { readOnly: true });
+    try {
+      return (await disk.info()).parentChain[0]?.path;
+    } finally {
+      await disk.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What a person must look at: drives or checkpoint files that are gone (the VM cannot start), and
+ * differencing files named as this service names them, next to the VM's files and of the same
+ * drive, that nothing refers to (`referenced`: every VM's drives and tree files). Those are left
+ * where they are: they may hold data.
+ */
+export function storageProblems(
+  config: VmConfig,
+  treeFiles: ReadonlySet<string>,
+  referenced: ReadonlySet<string>,
+): string[] {
+  const problems: string[] = [];
+  for (const disk of config.disks) {
+    if (!existsSync(disk.path))
+      problems.push(
+        `the disk at LUN ${disk.lun} (${disk.path}) does not exist; the VM cannot start without it`,
+      );
+  }
+  const drives = new Set(config.disks.map((d) => d.path));
+  for (const file of treeFiles) {
+    if (!drives.has(file) && !existsSync(file))
+      problems.push(`${file}, a file of the VM's checkpoints, does not exist`);
+  }
+  const mine = [...drives, ...treeFiles];
+  const stems = new Set(mine.map(stemOf));
+  for (const dir of new Set(mine.map((path) => dirname(path)))) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const name of names.sort()) {
+      const path = join(dir, name);
+      if (!MADE_BY_SERVICE.test(name) || referenced.has(path) || !stems.has(stemOf(path))) continue;
+      problems.push(
+        `${path} looks like a differencing file of this VM's checkpoints or backups, but nothing refers to it; it is left in place`,
+      );
+    }
+  }
+  return problems;
+}
