@@ -16,6 +16,7 @@ export {
   VhdOperationError,
   VhdOperationErrorCode,
 } from './errors.js';
+export { type MergeOptions, merge } from './merge.js';
 export {
   type CheckIssue,
   type CheckOptions,
@@ -25,15 +26,14 @@ export {
   check,
   compact,
   convert,
-  type MergeOptions,
-  merge,
   resize,
 } from './ops.js';
 export { setParent } from './set-parent.js';
 export { type Chs, chsGeometry } from './vhd.js';
 
 import { createDisk, openDisk, type VirtualDisk as VirtualDiskApi } from './disk.js';
-import { check, compact, convert, merge, resize } from './ops.js';
+import { merge } from './merge.js';
+import { check, compact, convert, resize } from './ops.js';
 import { setParent } from './set-parent.js';
 
 /** One open virtual disk of any format (VHD or VHDX); reads see through the whole parent chain. */

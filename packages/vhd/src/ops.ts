@@ -13,11 +13,12 @@ import { VhdError, VhdOperationError } from './errors.js';
 import { isAllZero } from './file.js';
 import { guidFromString } from './guid.js';
 import type { Layer } from './layer.js';
+import { interruptedMerge } from './merge-journal.js';
 import { VhdLayer, vhdTimestamp } from './vhd.js';
 import { VhdxLayer } from './vhdx.js';
 
 /** Calls `fn` for each run of equal values in `present` (null = one run, all present). */
-function runs(
+export function runs(
   present: Uint8Array | null,
   count: number,
   fn: (start: number, end: number, on: boolean) => void,
@@ -206,48 +207,6 @@ export async function convert(src: string, dst: string, o: ConvertOptions): Prom
   }
 }
 
-export interface MergeOptions {
-  /** Keep the differencing file after merging (default: delete it, as Hyper-V does). */
-  keepChild?: boolean;
-}
-
-/** Writes a differencing disk's own data into its parent; the parent grows first if the child is larger. */
-export async function merge(childPath: string, o: MergeOptions = {}): Promise<{ parentPath: string }> {
-  childPath = resolve(childPath);
-  const child = await openChain(childPath, false);
-  let parentPath: string;
-  try {
-    if (child.type !== 'differencing' || !child.parent) {
-      throw new VhdOperationError('NOT_DIFFERENCING', `${childPath} is not a differencing disk`);
-    }
-    parentPath = child.parent.file.path;
-    if (child.sizeBytes > child.parent.sizeBytes) {
-      await resize(parentPath, child.sizeBytes);
-    }
-    const parent = await openChain(parentPath, true);
-    try {
-      await parent.beginWrite();
-      const ss = child.sectorSize;
-      for (let b = 0; b < child.blockCount; b++) {
-        const lb = await child.readLayerBlock(b);
-        if (!lb) continue;
-        const base = b * child.blockSize;
-        const writes: [number, number][] = [];
-        runs(lb.present, lb.data.length / ss, (s, e, on) => {
-          if (on) writes.push([s * ss, e * ss]);
-        });
-        for (const [s, e] of writes) await parent.writeAt(base + s, lb.data.subarray(s, e));
-      }
-    } finally {
-      await parent.closeChain();
-    }
-  } finally {
-    await child.closeChain();
-  }
-  if (!o.keepChild) await rm(childPath);
-  return { parentPath };
-}
-
 export interface CheckIssue {
   code: string;
   severity: 'error' | 'warning';
@@ -302,7 +261,15 @@ export async function check(path: string, o: CheckOptions = {}): Promise<CheckRe
   try {
     const chain = await openChain(path, false);
     try {
-      if (chain instanceof VhdLayer && chain.type === 'differencing' && chain.parent && chain.header) {
+      const merging = await interruptedMerge(chain);
+      if (merging !== null) {
+        report.issues.push({
+          code: 'MERGE_INTERRUPTED',
+          severity: 'warning',
+          message: merging,
+          repaired: false,
+        });
+      } else if (chain instanceof VhdLayer && chain.type === 'differencing' && chain.parent && chain.header) {
         const st = await stat(chain.parent.file.path);
         if (vhdTimestamp(st.mtimeMs) > chain.header.parentTimestamp + 2) {
           report.issues.push({
@@ -319,7 +286,9 @@ export async function check(path: string, o: CheckOptions = {}): Promise<CheckRe
   } catch (e) {
     fail(e);
   }
-  if (o.repair && report.issues.some((i) => i.severity === 'warning' && i.code !== 'PARENT_MODIFIED')) {
+  // A modified parent or an unfinished merge is reported, not repaired (merging again finishes a merge).
+  const unrepairable = new Set(['PARENT_MODIFIED', 'MERGE_INTERRUPTED']);
+  if (o.repair && report.issues.some((i) => i.severity === 'warning' && !unrepairable.has(i.code))) {
     const w = (await openLayer(path, true)) as VhdLayer | VhdxLayer;
     try {
       const fixed = new Set(await w.repair());

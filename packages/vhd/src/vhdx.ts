@@ -533,6 +533,8 @@ export class VhdxLayer extends Layer {
   private logSequence = 1n;
   private sessionLogGuid: Buffer | null = null;
   keepIdentity = false;
+  /** DataWriteGuid the next write session takes instead of a random one (a merge recorded it in the child first). */
+  nextDataWriteGuid: Buffer | null = null;
 
   private constructor(
     file: DiskFile,
@@ -930,8 +932,9 @@ export class VhdxLayer extends Layer {
     // change of user-visible data (which a write session always is).
     await this.updateHeader({
       fileWriteGuid: randomGuid(),
-      ...(this.keepIdentity ? {} : { dataWriteGuid: randomGuid() }),
+      ...(this.keepIdentity ? {} : { dataWriteGuid: this.nextDataWriteGuid ?? randomGuid() }),
     });
+    this.nextDataWriteGuid = null;
   }
 
   /** Commits dirty BAT pages through the log: log entry, flush, apply in place, flush. */
@@ -1134,10 +1137,33 @@ export class VhdxLayer extends Layer {
   }
 
   parentMatches(p: Layer): boolean {
+    const { linkage, linkage2 } = this.parentLinkages();
+    const id = p.identity();
+    return linkage === id || linkage2 === id;
+  }
+
+  /**
+   * The parent identities this child accepts ([MS-VHDX] 2.6.2.6.3: the parent's DataWriteGuid must
+   * match parent_linkage or parent_linkage2), upper-case without braces; linkage2 null when absent.
+   */
+  parentLinkages(): { linkage: string; linkage2: string | null } {
     const loc = this.params.parentLocator!;
     const norm = (s: string | undefined) => (s ?? '').replace(/[{}]/g, '').toUpperCase();
-    const id = p.identity();
-    return norm(loc.get('parent_linkage')) === id || norm(loc.get('parent_linkage2')) === id;
+    const second = loc.get('parent_linkage2');
+    return { linkage: norm(loc.get('parent_linkage')), linkage2: second === undefined ? null : norm(second) };
+  }
+
+  /**
+   * Records `linkage` (and `linkage2`, or none) as the parent identities this child accepts, keeping
+   * every other locator entry (the paths) as it is; through the log, like {@link replaceParentLocator}.
+   */
+  async setParentLinkages(linkage: string, linkage2: string | null): Promise<void> {
+    const entries: [string, string][] = [['parent_linkage', `{${linkage}}`]];
+    for (const [k, v] of this.params.parentLocator ?? []) {
+      if (k !== 'parent_linkage' && k !== 'parent_linkage2') entries.push([k, v]);
+    }
+    if (linkage2 !== null) entries.push(['parent_linkage2', `{${linkage2}}`]);
+    await this.replaceParentLocator(entries);
   }
 
   /** Name of the parent file as recorded (for messages). */
