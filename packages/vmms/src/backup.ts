@@ -102,6 +102,8 @@ export async function backupVm(
     try {
       await snapshotFrozen(vm, job, running, temporary);
     } catch (error) {
+      // Whatever the snapshot moved goes back before the record of it is dropped.
+      await mergeBack(vm, temporary);
       journal.end();
       throw error;
     }
@@ -153,7 +155,6 @@ async function snapshotFrozen(vm: ManagedVm, job: JobHandle, running: RunningVm,
     })),
   });
   if (!thawConfirmed) {
-    await mergeBack(vm, temporary);
     throw new VmmsError(
       ErrorCode.Timeout,
       'the guest did not confirm the thaw (its freeze window may have ended before the disks were snapshotted), so the backup is not known to be consistent',
@@ -192,7 +193,7 @@ async function mergeBack(vm: ManagedVm, temporary: CreatedFile[]) {
   await vm.settle();
   for (const t of temporary) {
     const running = liveRunning(vm);
-    if (!existsSync(t.path) && running === undefined) {
+    if (!existsSync(t.path)) {
       // Never made (the snapshot failed first) or merged already.
       await mergeBackCreated(vm, [t]);
       continue;

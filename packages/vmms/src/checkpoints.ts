@@ -184,8 +184,14 @@ export class Checkpoints {
         job.progress(30, 'snapshotting the disks and capturing the VM state');
         const { state } = await snapshotOrUndo(vm, running, children, true);
         job.progress(60, 'writing the memory state');
-        this.store.stateDir(vm.id);
-        writeSavedState(stateFile, { vmId: vm.id, image: config.image, savedAt: Date.now() }, state);
+        try {
+          this.store.stateDir(vm.id);
+          writeSavedState(stateFile, { vmId: vm.id, image: config.image, savedAt: Date.now() }, state);
+        } catch (error) {
+          // The VM already writes to the new files: they go back into their parents.
+          for (const child of children) await running.mergeDisk?.(child.lun);
+          throw error;
+        }
         hasState = true;
       }
     } else {
