@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -8,7 +9,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, expect, test, vi } from 'vitest';
 import type { CheckpointInfo } from './checkpoint-tree.js';
 import type { VmConfig } from './config.js';
@@ -314,3 +316,43 @@ test('stray differencing files are reported and kept; a missing drive fails the 
   expect(job.error).toMatchObject({ code: 'NotFound' });
   expect(job.error?.message).toContain(drive);
 });
+
+test('kill -9 of a service during backups, checkpoints and removals: after recovery the newest data is on the drive', async () => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const fixture = join(here, 'recovery-worker.test-fixture.ts');
+  const backups = join(dir, 'backups');
+  mkdirSync(backups);
+  let committed = 0;
+  for (let run = 0; run < 3; run++) {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--conditions=@viridian/source', fixture, data, disks, backups, String(committed)],
+      { cwd: dirname(here), stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    const deadline = Date.now() + 30_000;
+    while (!out.includes('ready\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(out).toContain('ready\n');
+    await new Promise((r) => setTimeout(r, 100 + Math.floor(Math.random() * 400)));
+    child.kill('SIGKILL');
+    await exited;
+    let begun = committed;
+    for (const line of out.split('\n')) {
+      const [what, gen] = line.split(' ');
+      if (what === 'begin') begun = Number(gen);
+      if (what === 'commit') committed = Number(gen);
+    }
+    const service = await restarted();
+    await expectHealthy(service);
+    const text = await readText(service.get('web').disks[0]!.path);
+    expect([`gen ${committed}`, `gen ${begun}`]).toContain(text);
+    committed = Number(text.slice(4));
+    await service.stopService();
+    vmms = undefined;
+  }
+  expect(committed).toBeGreaterThan(0);
+}, 120_000);
