@@ -121,6 +121,10 @@ describe.each(['vhd', 'vhdx'] as const)('merge records (%s)', (format) => {
     expect(existsSync(mergeJournalPath(child))).toBe(false);
   });
 
+  it('a missing file is a typed error', async () => {
+    await expect(merge(p(`missing.${format}`))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
   it('refuses a disk that is not differencing, recording nothing', async () => {
     const { parent } = await parentAndChild(format);
     await expect(merge(parent)).rejects.toMatchObject({ code: 'NOT_DIFFERENCING' });

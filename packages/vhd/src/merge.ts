@@ -3,10 +3,10 @@ import { resolve } from 'node:path';
 import { openChain, openLayer } from './disk.js';
 import { formatError, VhdOperationError } from './errors.js';
 import { guidFromString, guidToString, randomGuid } from './guid.js';
-import type { Layer } from './layer.js';
-import { removeMergeJournal, writeMergeJournal } from './merge-journal.js';
+import type { DiskFormat, Layer } from './layer.js';
+import { mergeJournalPath, removeMergeJournal, writeMergeJournal } from './merge-journal.js';
 import { resize, runs } from './ops.js';
-import { setParent } from './set-parent.js';
+import { setParent, typed } from './set-parent.js';
 import { VhdLayer } from './vhd.js';
 import { VhdxLayer } from './vhdx.js';
 
@@ -46,13 +46,13 @@ export async function mergeInSteps(
   step: (s: MergeStep) => Promise<void>,
 ): Promise<{ parentPath: string }> {
   childPath = resolve(childPath);
-  const { parentPath, parentId, grow } = await inspect(childPath);
+  const { format, parentPath, parentId, grow } = await inspect(childPath);
   if (grow !== null) await resize(parentPath, grow);
-  const nextId = await record(childPath, parentPath, parentId);
+  const nextId = await record(childPath, format, parentPath, parentId);
   await step('recorded');
   const child = await openChain(childPath, false);
   try {
-    const parent = await openChain(parentPath, true);
+    const parent = await typed('parent', parentPath, () => openChain(parentPath, true));
     try {
       // A parent changed since the child recorded it is not written: its data may no longer be what
       // the child was written against.
@@ -81,14 +81,15 @@ export async function mergeInSteps(
 /** The parent's path and current identity, and the size it must grow to (null: none). Refuses non-differencing disks. */
 async function inspect(
   childPath: string,
-): Promise<{ parentPath: string; parentId: string; grow: number | null }> {
-  const child = await openChain(childPath, false);
+): Promise<{ format: DiskFormat; parentPath: string; parentId: string; grow: number | null }> {
+  const child = await typed('disk', childPath, () => openChain(childPath, false));
   try {
     if (child.type !== 'differencing' || !child.parent) {
       throw new VhdOperationError('NOT_DIFFERENCING', `${childPath} is not a differencing disk`);
     }
     const parent = child.parent;
     return {
+      format: child.format,
       parentPath: parent.file.path,
       parentId: parent.identity(),
       grow: child.sizeBytes > parent.sizeBytes ? child.sizeBytes : null,
@@ -102,8 +103,14 @@ async function inspect(
  * Records in the child (VHDX) or next to it (VHD), durably, that it is being merged into the parent
  * whose identity is `parentId`. Returns the DataWriteGuid the VHDX parent must take (null for VHD).
  */
-async function record(childPath: string, parentPath: string, parentId: string): Promise<string | null> {
-  const w = await openLayer(childPath, true);
+async function record(
+  childPath: string,
+  format: DiskFormat,
+  parentPath: string,
+  parentId: string,
+): Promise<string | null> {
+  // Only a VHDX child is written (its parent locator); a VHD child is only read for its unique id.
+  const w = await typed('disk', childPath, () => openLayer(childPath, format === 'vhdx'));
   try {
     if (w instanceof VhdxLayer) {
       const next = guidToString(randomGuid());
@@ -111,7 +118,8 @@ async function record(childPath: string, parentPath: string, parentId: string): 
       return next;
     }
     if (w instanceof VhdLayer) {
-      await writeMergeJournal(childPath, { child: w.identity(), parentId, parentPath });
+      const journal = { child: w.identity(), parentId, parentPath };
+      await typed('merge journal', mergeJournalPath(childPath), () => writeMergeJournal(childPath, journal));
     }
     return null;
   } finally {

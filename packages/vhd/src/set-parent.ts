@@ -7,7 +7,7 @@ import { VhdLayer, vhdParentReference } from './vhd.js';
 import { VhdxLayer, vhdxParentLocator } from './vhdx.js';
 
 /** File-system failures (missing file, no permission) become typed errors naming the file. */
-async function typed<T>(what: string, path: string, fn: () => Promise<T>): Promise<T> {
+export async function typed<T>(what: string, path: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
