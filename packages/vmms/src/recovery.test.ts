@@ -356,3 +356,16 @@ test('kill -9 of a service during backups, checkpoints and removals: after recov
   }
   expect(committed).toBeGreaterThan(0);
 }, 120_000);
+
+test('a checkpoint file gone under the drive: reported, and the start fails with NotFound naming it', async () => {
+  const service0 = new Vmms({ dataDir: data, runtime: offlineRuntime });
+  const base = await offVmWithDisk(service0, 'A');
+  await jobResult(service0, service0.createCheckpoint('web', { name: 'one' }));
+  rmSync(base);
+  const service = await restarted();
+  expect(service.get('web').problems).toEqual([`${base}, a file of the VM's checkpoints, does not exist`]);
+  const job = await service.jobs.wait(service.start('web').id);
+  expect(job.error).toMatchObject({ code: 'NotFound' });
+  expect(job.error?.message).toContain(base);
+  expect(service.get('web').state).toBe('Off');
+});

@@ -1,9 +1,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { VirtualDisk } from '@viridian/vhd';
+import { VhdError, VirtualDisk } from '@viridian/vhd';
 import type { Checkpoints } from './checkpoints.js';
 import { mergeBackCreated } from './checkpoints.js';
 import type { VmConfig } from './config.js';
+import { ErrorCode, VmmsError } from './errors.js';
 import { VmState } from './lifecycle.js';
 import type { ManagedVm } from './managed-vm.js';
 
@@ -49,6 +50,24 @@ async function parentOf(path: string): Promise<string | undefined> {
     }
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * A VM never boots without a disk it has: a drive, or a file of its chain, that is gone fails the
+ * start with NotFound naming it (other faults of a file are left to the runtime to report).
+ */
+export async function requireDrives(config: VmConfig): Promise<void> {
+  for (const disk of config.disks) {
+    const what = `the disk at LUN ${disk.lun} (${disk.path})`;
+    if (!existsSync(disk.path)) throw new VmmsError(ErrorCode.NotFound, `${what} does not exist`);
+    try {
+      const opened = await VirtualDisk.open(disk.path, { readOnly: true });
+      await opened.close();
+    } catch (error) {
+      if (error instanceof VhdError && error.code === 'PARENT_NOT_FOUND')
+        throw new VmmsError(ErrorCode.NotFound, `${what} cannot be opened: ${error.message}`);
+    }
   }
 }
 

@@ -34,7 +34,7 @@ import {
 import { type JobHandle, type JobInfo, JobManager } from './jobs.js';
 import { LifecycleEvent, VmLifecycle, VmState } from './lifecycle.js';
 import type { ManagedVm } from './managed-vm.js';
-import { recoverVmStorage, storageProblems } from './recovery.js';
+import { recoverVmStorage, requireDrives, storageProblems } from './recovery.js';
 import type { HeartbeatStatus, RunningVm, VmExit, VmRuntime } from './runtime.js';
 import { readSavedState, removeSavedState, writeSavedState } from './saved-state.js';
 import { ConfigStore, type StoreProblem } from './store.js';
@@ -670,14 +670,7 @@ export class Vmms {
     let running: RunningVm | undefined;
     const savedFile = this.#savedFile(id);
     try {
-      // A VM never boots without a disk it has: that is for a person to sort out.
-      for (const disk of record.config.disks) {
-        if (!existsSync(disk.path))
-          throw new VmmsError(
-            ErrorCode.NotFound,
-            `the disk at LUN ${disk.lun} (${disk.path}) does not exist`,
-          );
-      }
+      await requireDrives(record.config);
       if (existsSync(savedFile)) {
         job.progress(scale(10), 'reading saved state');
         restore = readSavedState(savedFile).state;
