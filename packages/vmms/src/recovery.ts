@@ -79,7 +79,7 @@ export async function requireDrives(config: VmConfig): Promise<void> {
  */
 export function storageProblems(
   config: VmConfig,
-  treeFiles: ReadonlySet<string>,
+  treeFiles: ReadonlySet<string> | undefined,
   referenced: ReadonlySet<string>,
 ): string[] {
   const problems: string[] = [];
@@ -89,6 +89,8 @@ export function storageProblems(
         `the disk at LUN ${disk.lun} (${disk.path}) does not exist; the VM cannot start without it`,
       );
   }
+  // With its tree unreadable, which files the VM's checkpoints use is unknown: none is called stray.
+  if (treeFiles === undefined) return problems;
   const drives = new Set(config.disks.map((d) => d.path));
   for (const file of treeFiles) {
     if (!drives.has(file) && !existsSync(file))

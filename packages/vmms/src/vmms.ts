@@ -214,7 +214,7 @@ export class Vmms {
     const referenced = new Set<string>();
     for (const record of records) {
       for (const disk of record.config.disks) referenced.add(disk.path);
-      for (const file of this.#treeFiles(record)) referenced.add(file);
+      for (const file of this.#treeFiles(record) ?? []) referenced.add(file);
     }
     for (const record of records) {
       for (const message of storageProblems(record.config, this.#treeFiles(record), referenced)) {
@@ -223,11 +223,12 @@ export class Vmms {
     }
   }
 
-  #treeFiles(record: VmRecord): Set<string> {
+  /** Undefined when the tree cannot be read (that is reported by the VM's recovery). */
+  #treeFiles(record: VmRecord): Set<string> | undefined {
     try {
       return this.#checkpoints.tree(record.config.id).files();
     } catch {
-      return new Set();
+      return undefined;
     }
   }
 
