@@ -399,6 +399,7 @@ export class Checkpoints {
         return 'finished removing checkpoints';
       }
       case 'vm.backup': {
+        // A VM saved during the backup stays Saved: each parent, once merged, reads as its child did.
         await mergeBackCreated(vm, pending.created);
         this.#end(tree);
         return 'merged the temporary files of a backup back';

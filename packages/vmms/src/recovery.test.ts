@@ -292,6 +292,10 @@ test('a drive left on a backup temporary file by an older service is merged back
   expect(service.get('web')).toMatchObject({ state: 'Saved', disks: [{ lun: 0, path: base }] });
   expect(existsSync(temporary)).toBe(false);
   expect(await readText(base)).toBe('newest');
+  const recovery = service.events.query({ vmId: service.get('web').id }).filter((e) => e.kind === 'recovery');
+  expect(recovery.map((e) => e.message)).toEqual([
+    `merged ${temporary}, left by a backup cut off, back into ${base}`,
+  ]);
 });
 
 test('stray differencing files are reported and kept; a missing drive fails the start with NotFound naming it', async () => {
@@ -309,6 +313,10 @@ test('stray differencing files are reported and kept; a missing drive fails the 
   expect(problems[0]).toMatch(new RegExp(`LUN 0 \\(${drive}\\) does not exist`));
   expect(problems[1]).toContain(stray);
   expect(status).toContain('does not exist');
+  const logged = service.events
+    .query({ vmId: service.get('web').id })
+    .filter((e) => e.kind === 'storage-problem');
+  expect(logged.map((e) => e.message)).toEqual(problems);
   expect(existsSync(stray)).toBe(true);
   expect(existsSync(cp.disks[0]!.path)).toBe(true);
   const job = await service.jobs.wait(service.start('web').id);
@@ -368,4 +376,27 @@ test('a checkpoint file gone under the drive: reported, and the start fails with
   expect(job.error).toMatchObject({ code: 'NotFound' });
   expect(job.error?.message).toContain(base);
   expect(service.get('web').state).toBe('Off');
+});
+
+test('an intent record that makes no sense is reported as a corrupt tree and left untouched', async () => {
+  const service0 = new Vmms({ dataDir: data, runtime: offlineRuntime });
+  await offVmWithDisk(service0, 'A');
+  await jobResult(service0, service0.createCheckpoint('web', { name: 'one' }));
+  const file = join(data, 'checkpoints', `${service0.get('web').id}.json`);
+  const doc = JSON.parse(readFileSync(file, 'utf8'));
+  doc.pending = {
+    kind: 'format-everything',
+    created: [{ lun: 0, path: 'relative.vhdx', parent: '/x.vhdx' }],
+  };
+  const text = JSON.stringify(doc);
+  writeFileSync(file, text);
+  const service = await restarted();
+  expect(service.get('web').problems).toEqual([
+    expect.stringMatching(/recovery of its disks failed: .*pending names no known operation/),
+  ]);
+  expect(readFileSync(file, 'utf8')).toBe(text);
+  doc.pending = { kind: 'vm.backup', created: [{ lun: 0, path: 'relative.vhdx', parent: '/x.vhdx' }] };
+  writeFileSync(file, JSON.stringify(doc));
+  const again = await restarted();
+  expect(again.get('web').problems).toEqual([expect.stringMatching(/Corrupt|absolute|path/i)]);
 });
