@@ -10,8 +10,8 @@ import type { ManagedVm } from './managed-vm.js';
 
 // What differencingPath names: `<stem>_<checkpoint or apply GUID>.avhdx` or `<stem>_backup.avhdx`.
 const MADE_BY_SERVICE =
-  /^(.*)_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|backup)\.a?vhdx?$/i;
-const BACKUP_TEMPORARY = /_backup\.a?vhdx?$/i;
+  /^(.*)_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|backup)\.avhdx?$/i;
+const BACKUP_TEMPORARY = /_backup\.avhdx?$/i;
 
 /** `web` for `web.vhdx`, `web_<guid>.avhdx` and `web_backup.avhdx`: the drive a file belongs to. */
 function stemOf(path: string): string {
