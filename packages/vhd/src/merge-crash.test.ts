@@ -4,7 +4,7 @@ import { openLayer } from './disk.js';
 import { guidToString, randomGuid } from './guid.js';
 import { check, createDisk, type DiskFormat, merge, openDisk } from './index.js';
 import { mergeJournalPath } from './merge-journal.js';
-import { hasQemuImg, pattern, qemuImgStatus, runAndKill, tempDir } from './test-support.js';
+import { hasQemuImg, pattern, qemuImgStatus, readAll, runAndKill, tempDir } from './test-support.js';
 import type { VhdxLayer } from './vhdx.js';
 
 // A real process merging a child with many allocated blocks is killed with SIGKILL at chosen points of
@@ -17,15 +17,6 @@ const fixture = new URL('./merge-crash.test-fixture.ts', import.meta.url);
 const qemu = hasQemuImg();
 const qemuFormat = { vhd: 'vpc', vhdx: 'vhdx' } as const;
 let n = 0;
-
-async function readAll(path: string): Promise<Buffer> {
-  const d = await openDisk(path, { readOnly: true });
-  try {
-    return await d.read(0, d.sizeBytes);
-  } finally {
-    await d.close();
-  }
-}
 
 /**
  * A parent with data in blocks 0–7 and a child over it that overwrites some of those blocks whole,

@@ -12,7 +12,7 @@ import {
   resize,
   VhdOperationError,
 } from './index.js';
-import { pattern, tempDir } from './test-support.js';
+import { pattern, readAll, tempDir } from './test-support.js';
 import type { VhdxLayer } from './vhdx.js';
 
 const p = tempDir();
@@ -34,15 +34,6 @@ async function makeDisk(
   }
   await d.close();
   return { path, expected };
-}
-
-async function readAll(path: string): Promise<Buffer> {
-  const d = await openDisk(path, { readOnly: true });
-  try {
-    return await d.read(0, d.sizeBytes);
-  } finally {
-    await d.close();
-  }
 }
 
 const kinds = [

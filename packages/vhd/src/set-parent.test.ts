@@ -15,7 +15,7 @@ import {
   VhdOperationError,
   VirtualDisk,
 } from './index.js';
-import { hasQemuImg, pattern, qemuImgStatus, runAndKill, tempDir } from './test-support.js';
+import { hasQemuImg, pattern, qemuImgStatus, readAll, runAndKill, tempDir } from './test-support.js';
 import type { VhdxLayer } from './vhdx.js';
 
 const p = tempDir();
@@ -40,15 +40,6 @@ async function create(
   for (const [at, data] of writes) await d.write(at, data);
   await d.close();
   return path;
-}
-
-async function readAll(path: string): Promise<Buffer> {
-  const d = await openDisk(path, { readOnly: true });
-  try {
-    return await d.read(0, d.sizeBytes);
-  } finally {
-    await d.close();
-  }
 }
 
 async function parentOf(path: string): Promise<string | undefined> {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
+import { openDisk } from './disk.js';
 
 /** A temp directory removed after the file's tests. */
 export function tempDir(): (name: string) => string {
@@ -90,4 +91,14 @@ export function runAndKill(
       else resolve(last);
     });
   });
+}
+
+/** Every byte a disk reads (through its parent chain). */
+export async function readAll(path: string): Promise<Buffer> {
+  const d = await openDisk(path, { readOnly: true });
+  try {
+    return await d.read(0, d.sizeBytes);
+  } finally {
+    await d.close();
+  }
 }
