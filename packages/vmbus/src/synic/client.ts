@@ -86,7 +86,9 @@ export class SynicClientTransport implements ClientTransport {
 
   onMessage(handler: (bytes: Uint8Array) => void): void {
     this.#handler = handler;
-    this.#drain();
+    // Messages already waiting go to the handler from a fresh task, never from inside this call: the
+    // caller (a VMBus server being constructed) finishes its set-up, e.g. adding its devices, first.
+    queueMicrotask(() => this.#drain());
   }
 
   signalHost(relid: number, connectionId: number): void {

@@ -164,7 +164,9 @@ export class SynicServerTransport implements ServerTransport {
 
   onMessage(handler: (bytes: Uint8Array, connectionId: number) => void): void {
     this.#handler = handler;
-    this.#drain();
+    // Messages already waiting go to the handler from a fresh task, never from inside this call: the
+    // caller (a VMBus server being constructed) finishes its set-up, e.g. adding its devices, first.
+    queueMicrotask(() => this.#drain());
   }
 
   signalGuest(relid: number): void {
