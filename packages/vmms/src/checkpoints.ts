@@ -475,13 +475,25 @@ export async function mergeBackCreated(vm: ManagedVm, created: CreatedFile[]): P
       try {
         await VirtualDisk.merge(c.path);
       } catch (error) {
-        // A readable child holds the newest data: the drive follows it. An unreadable one is left
-        // where it is for a person to look at, and the drive keeps a file it can read.
+        // A readable child holds the newest data: the drive follows it. An unreadable one that the
+        // configuration never named was cut off while being created (a differencing file is complete
+        // before any drive switches to it, and its log keeps it readable after that): it never held
+        // guest data and is removed. Any other unreadable one is left for a person to look at, and
+        // the drive keeps a file it can read.
         const readable = await probeDisk(c.path, false).then(
           () => true,
           () => false,
         );
         const config = vm.config();
+        if (!readable && !config.disks.some((d) => d.path === c.path)) {
+          await rm(c.path, { force: true });
+          vm.log(
+            EventLevel.Warning,
+            'recovery',
+            `removed ${c.path}: its creation was cut off, no drive used it`,
+          );
+          continue;
+        }
         if (readable) {
           vm.saveConfig({
             ...config,

@@ -258,6 +258,24 @@ test('a backup of a running VM cut off at every write: the drive is back on its 
   );
 });
 
+test('a backup cut off while its temporary file was being created: the partial file is removed, the drive keeps its data', async () => {
+  const service0 = await runningVm();
+  // The intent record lands; everything the service writes after it fails, as if it had died.
+  arm(2);
+  await settle(service0, service0.backup('web', join(dir, 'backup')));
+  expect(treeDoc(service0)?.['pending']).toBeDefined();
+  // The kill came while the differencing file was half written: a header and nothing else.
+  const temporary = join(disks, 'web_backup.avhdx');
+  writeFileSync(temporary, Buffer.from('vhdxfile'));
+  const service = await restarted();
+  await expectHealthy(service);
+  expect(existsSync(temporary)).toBe(false);
+  expect(service.get('web').disks[0]!.path).toBe(join(disks, 'web.vhdx'));
+  expect(await readText(join(disks, 'web.vhdx'))).toBe(newest());
+  const logged = service.events.query({ vmId: service.get('web').id }).map((e) => e.message);
+  expect(logged.some((m) => m.includes(`removed ${temporary}: its creation was cut off`))).toBe(true);
+});
+
 test('a checkpoint of a running VM cut off at every write: what the guest wrote after the snapshot is kept', async () => {
   await everyCrashPoint(
     async (at) => {
