@@ -6,7 +6,7 @@ import { writeFileAtomic } from './atomic-file.js';
 import type { CreatedFile } from './checkpoint-tree.js';
 import { liveRunning, mergeBackCreated, snapshotOrUndo, thaw } from './checkpoints.js';
 import { createVmConfig, type DiskAttachment, type VmConfig, validateLun } from './config.js';
-import { differencingPath, diskError, formatOf, probeDisk } from './disk-files.js';
+import { differencingPath, diskError, formatOf, probeDisk, readDiskInfo } from './disk-files.js';
 import { ErrorCode, VmmsError } from './errors.js';
 import { EventLevel } from './event-log.js';
 import { icCall } from './integration.js';
@@ -280,7 +280,7 @@ export async function copyBackupDisks(
       await probeDisk(to, disk.readOnly);
       // A backup holds flattened disks: a differencing one would read through whatever file its
       // parent locator names on this host.
-      if (await isDifferencing(to)) {
+      if ((await readDiskInfo(to)).type === 'differencing') {
         throw new VmmsError(
           ErrorCode.InvalidArgument,
           `${from} is a differencing disk; a backup holds whole disks`,
@@ -292,14 +292,5 @@ export async function copyBackupDisks(
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
-  }
-}
-
-async function isDifferencing(path: string): Promise<boolean> {
-  const disk = await VirtualDisk.open(path, { readOnly: true });
-  try {
-    return (await disk.info()).type === 'differencing';
-  } finally {
-    await disk.close();
   }
 }

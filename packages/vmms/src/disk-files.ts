@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { type DiskFormat, VhdError, VirtualDisk } from '@viridian/vhd';
+import { type DiskFormat, type DiskInfo, VhdError, VirtualDisk } from '@viridian/vhd';
 import { ErrorCode, VmmsError } from './errors.js';
 
 /** VHD family (.vhd, .avhd) or VHDX family (.vhdx, .avhdx), from the file name. */
@@ -8,8 +8,28 @@ export function formatOf(path: string): DiskFormat {
   return /\.a?vhdx$/i.test(path) ? 'vhdx' : 'vhd';
 }
 
-// A differencing file VMMS made is named `<base>_<guid>.avhdx`; its children reuse `<base>`.
-const GUID_SUFFIX = /_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+// A differencing file VMMS made is named `<base>_<guid>.avhdx` (a checkpoint or an apply) or
+// `<base>_backup.avhdx` (a backup's temporary file); its children reuse `<base>`.
+const GUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const GUID_SUFFIX = new RegExp(`_${GUID}$`);
+const MADE_BY_SERVICE = new RegExp(`^(.*)_(${GUID}|backup)\\.avhdx?$`, 'i');
+const BACKUP_TEMPORARY = /_backup\.avhdx?$/i;
+
+/** Whether a file name is one VMMS gives the differencing files it makes. */
+export function isServiceMadeName(name: string): boolean {
+  return MADE_BY_SERVICE.test(name);
+}
+
+/** Whether a path is a backup's temporary differencing file. */
+export function isBackupTemporary(path: string): boolean {
+  return BACKUP_TEMPORARY.test(path);
+}
+
+/** `web` for `web.vhdx`, `web_<guid>.avhdx` and `web_backup.avhdx`: the drive a file belongs to. */
+export function driveStem(path: string): string {
+  const name = basename(path);
+  return (MADE_BY_SERVICE.exec(name)?.[1] ?? name.replace(/\.a?vhdx?$/i, '')).toLowerCase();
+}
 
 /** `<dir>/<base>_<tag>.avhdx` (or `.avhd`) next to `parent`, as Hyper-V names checkpoint files. */
 export function differencingPath(parent: string, tag: string): string {
@@ -39,6 +59,16 @@ export async function probeDisk(path: string, readOnly: boolean): Promise<void> 
     throw failure.code === ErrorCode.Corrupt
       ? new VmmsError(ErrorCode.InvalidArgument, `not a usable virtual disk: ${failure.message}`)
       : failure;
+  }
+}
+
+/** What a disk file says of itself (opened read-only with its parent chain, then closed). */
+export async function readDiskInfo(path: string): Promise<DiskInfo> {
+  const disk = await VirtualDisk.open(path, { readOnly: true });
+  try {
+    return await disk.info();
+  } finally {
+    await disk.close();
   }
 }
 

@@ -1,23 +1,13 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { VhdError, VirtualDisk } from '@viridian/vhd';
 import type { Checkpoints } from './checkpoints.js';
 import { mergeBackCreated } from './checkpoints.js';
 import type { VmConfig } from './config.js';
+import { driveStem, isBackupTemporary, isServiceMadeName, readDiskInfo } from './disk-files.js';
 import { ErrorCode, VmmsError } from './errors.js';
 import { VmState } from './lifecycle.js';
 import type { ManagedVm } from './managed-vm.js';
-
-// What differencingPath names: `<stem>_<checkpoint or apply GUID>.avhdx` or `<stem>_backup.avhdx`.
-const MADE_BY_SERVICE =
-  /^(.*)_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|backup)\.avhdx?$/i;
-const BACKUP_TEMPORARY = /_backup\.avhdx?$/i;
-
-/** `web` for `web.vhdx`, `web_<guid>.avhdx` and `web_backup.avhdx`: the drive a file belongs to. */
-function stemOf(path: string): string {
-  const name = basename(path);
-  return (MADE_BY_SERVICE.exec(name)?.[1] ?? name.replace(/\.a?vhdx?$/i, '')).toLowerCase();
-}
 
 /**
  * Finishes or undoes the VM's storage operations a crash cut off (the VM is Off or Saved: nothing
@@ -29,7 +19,7 @@ export async function recoverVmStorage(vm: ManagedVm, checkpoints: Checkpoints):
   if (vm.state() !== VmState.Off && vm.state() !== VmState.Saved && vm.state() !== VmState.Critical)
     return done;
   for (const disk of vm.config().disks) {
-    if (!BACKUP_TEMPORARY.test(disk.path) || !existsSync(disk.path)) continue;
+    if (!isBackupTemporary(disk.path) || !existsSync(disk.path)) continue;
     const parent = await parentOf(disk.path);
     if (parent === undefined) continue;
     // A Saved VM's saved state stays valid: the parent, once it took in the temporary file's data,
@@ -42,12 +32,7 @@ export async function recoverVmStorage(vm: ManagedVm, checkpoints: Checkpoints):
 
 async function parentOf(path: string): Promise<string | undefined> {
   try {
-    const disk = await VirtualDisk.open(path, { readOnly: true });
-    try {
-      return (await disk.info()).parentChain[0]?.path;
-    } finally {
-      await disk.close();
-    }
+    return (await readDiskInfo(path)).parentChain[0]?.path;
   } catch {
     return undefined;
   }
@@ -97,7 +82,7 @@ export function storageProblems(
       problems.push(`${file}, a file of the VM's checkpoints, does not exist`);
   }
   const mine = [...drives, ...treeFiles];
-  const stems = new Set(mine.map(stemOf));
+  const stems = new Set(mine.map(driveStem));
   for (const dir of new Set(mine.map((path) => dirname(path)))) {
     let names: string[];
     try {
@@ -107,7 +92,7 @@ export function storageProblems(
     }
     for (const name of names.sort()) {
       const path = join(dir, name);
-      if (!MADE_BY_SERVICE.test(name) || referenced.has(path) || !stems.has(stemOf(path))) continue;
+      if (!isServiceMadeName(name) || referenced.has(path) || !stems.has(driveStem(path))) continue;
       problems.push(
         `${path} looks like a differencing file of this VM's checkpoints or backups, but nothing refers to it; it is left in place`,
       );
